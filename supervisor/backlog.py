@@ -1,0 +1,113 @@
+"""Reads what is left on a Sidekiq Redis, and judges whether it is drained.
+
+DESIGN's definition: drained when every `queue:*` list, `schedule` and `retry` are empty and no
+live Sidekiq process is busy. `dead` is reported but never blocks draining.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from supervisor import constants as k
+
+if TYPE_CHECKING:
+    import redis
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """One look at a Redis's Sidekiq keys; `complete` is False when a scan was cut short."""
+
+    queues: dict[str, int] = field(default_factory=dict)
+    schedule: int = 0
+    retry: int = 0
+    dead: int = 0
+    live_processes: int = 0
+    busy: int = 0
+    complete: bool = True
+
+    @property
+    def queued(self) -> int:
+        return sum(self.queues.values())
+
+    @property
+    def drained(self) -> bool:
+        return (
+            self.complete
+            and self.queued == 0
+            and self.schedule == 0
+            and self.retry == 0
+            and self.busy == 0
+        )
+
+
+def queue_names(client: redis.Redis, prefix: str) -> tuple[list[str], bool]:
+    """Members of `queues` plus every `queue:*` key a bounded SCAN finds; False if cut short."""
+    names = {_text(name) for name in client.smembers(prefix + k.QUEUES)}
+    pattern = _escape_glob(prefix + k.QUEUE_PREFIX) + "*"
+    cursor, calls = 0, 0
+    while True:
+        cursor, keys = client.scan(cursor, match=pattern, count=k.SCAN_BATCH)
+        names.update(_text(key)[len(prefix + k.QUEUE_PREFIX) :] for key in keys)
+        calls += 1
+        if cursor == 0:
+            return sorted(names), True
+        if calls >= k.SCAN_MAX_CALLS:
+            return sorted(names), False
+
+
+def read_backlog(client: redis.Redis, prefix: str = "") -> Backlog:
+    """Counts everything that keeps a Redis from being drained, in two pipelined round trips."""
+    names, complete = queue_names(client, prefix)
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.llen(k.queue_key(prefix, name))
+    for key in (k.SCHEDULE, k.RETRY, k.DEAD):
+        pipe.zcard(prefix + key)
+    pipe.smembers(prefix + k.PROCESSES)
+    *lengths, schedule, retry, dead, processes = pipe.execute()
+    live, busy = _live_and_busy(client, prefix, sorted(_text(p) for p in processes))
+    return Backlog(
+        queues=dict(zip(names, lengths, strict=True)),
+        schedule=schedule,
+        retry=retry,
+        dead=dead,
+        live_processes=live,
+        busy=busy,
+        complete=complete,
+    )
+
+
+def _live_and_busy(client: redis.Redis, prefix: str, identities: list[str]) -> tuple[int, int]:
+    """A process is live while its heartbeat hash exists (EXPIRE 60); busy is what it reports."""
+    if not identities:
+        return 0, 0
+    pipe = client.pipeline(transaction=False)
+    for identity in identities:
+        pipe.hget(prefix + identity, k.HEARTBEAT_BUSY_FIELD)
+        pipe.exists(prefix + identity)
+    replies = pipe.execute()
+    live = busy = 0
+    for busy_raw, exists in zip(replies[::2], replies[1::2], strict=True):
+        if exists:
+            live += 1
+            busy += _busy_count(busy_raw)
+    return live, busy
+
+
+def _busy_count(raw: bytes | None) -> int:
+    """An unreadable `busy` counts as busy: the safe error is 'not drained yet'."""
+    try:
+        return max(int(raw or 0), 0)
+    except ValueError:
+        return 1
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _escape_glob(text: str) -> str:
+    """A namespace like `app[1]:` must match literally in SCAN's glob."""
+    return "".join(f"\\{ch}" if ch in "*?[]\\" else ch for ch in text)

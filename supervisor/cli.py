@@ -1,0 +1,114 @@
+"""The `cointoss` command: picks a subcommand, builds settings once, turns errors into exit codes.
+
+Subcommand modules are imported only when chosen, so `cointoss exec` never pays for `redis`,
+`rich` or `matplotlib`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from supervisor import __version__
+from supervisor.errors import CoinTossError, UsageError
+from supervisor.redact import redact_text
+
+EX_SOFTWARE = 70
+
+
+@dataclass(frozen=True)
+class Command:
+    """Where a subcommand lives. `passthrough` ones take a raw worker command line after `--`."""
+
+    module: str
+    run: str
+    summary: str
+    add_arguments: str | None = None
+    needs_settings: bool = True
+    passthrough: bool = False
+
+
+COMMANDS: dict[str, Command] = {
+    "exec": Command(
+        "supervisor.entrypoint", "run_exec", "toss, log redis_selected, exec CMD", passthrough=True
+    ),
+    "toss": Command(
+        "supervisor.entrypoint",
+        "run_toss",
+        "print the decision as JSON (dry run)",
+        "add_toss_arguments",
+    ),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on bad options; the contract says 64 (EX_USAGE)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _usage() -> str:
+    lines = ["usage: cointoss COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<10} {command.summary}" for name, command in COMMANDS.items()]
+    lines += ["", "Run `cointoss COMMAND --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one subcommand; every CoinTossError becomes one line on stderr and its exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(args)
+    except CoinTossError as exc:
+        print(f"cointoss: {redact_text(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the contract: never a traceback, never a secret
+        print(f"cointoss: internal error: {redact_text(repr(exc))}", file=sys.stderr)
+        return EX_SOFTWARE
+
+
+def _dispatch(args: list[str]) -> int:
+    if not args or args[0] in ("-h", "--help"):
+        print(_usage(), file=sys.stdout if args else sys.stderr)
+        return 0 if args else UsageError.exit_code
+    if args[0] == "--version":
+        print(f"cointoss {__version__}")
+        return 0
+    name, rest = args[0], args[1:]
+    command = COMMANDS.get(name)
+    if command is None:
+        raise UsageError(f"unknown command {name!r}; commands: {', '.join(COMMANDS)}")
+    if command.passthrough:
+        if rest and rest[0] in ("-h", "--help"):
+            print(f"usage: cointoss {name} [--] COMMAND [ARGS...]\n\n{command.summary}")
+            return 0
+        worker_argv = rest[1:] if rest[:1] == ["--"] else rest
+        if not worker_argv:
+            raise UsageError(f"no command given: use cointoss {name} -- COMMAND [ARGS...]")
+        return _run(command, worker_argv)
+    module = importlib.import_module(command.module)
+    parser = _Parser(prog=f"cointoss {name}", description=command.summary)
+    if command.add_arguments:
+        getattr(module, command.add_arguments)(parser)
+    return _run(command, parser.parse_args(rest))
+
+
+def _run(command: Command, arguments: Any) -> int:
+    from supervisor.logs import configure
+
+    settings = None
+    if command.needs_settings:
+        from supervisor.settings import load_settings
+
+        settings = load_settings()
+    configure(settings.log_format if settings else "auto")
+    module = importlib.import_module(command.module)
+    result: int = getattr(module, command.run)(arguments, settings)
+    return result

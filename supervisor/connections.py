@@ -1,0 +1,43 @@
+"""Redis clients for checks: short timeouts and no retries, so a dead server costs a start ~1 s.
+
+redis-py is imported here and only here on the start-up path, and only when a check runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from supervisor.constants import CHECK_TIMEOUT_S
+from supervisor.errors import RedisUnavailableError
+from supervisor.redact import url_host
+
+if TYPE_CHECKING:
+    import redis
+
+
+def check_client(url: str, timeout_s: float = CHECK_TIMEOUT_S) -> redis.Redis:
+    """A client that fails fast instead of retrying: a start-up check must not hang."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=timeout_s,
+        socket_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
+        retry_on_timeout=False,
+    )
+
+
+def unreachable(role: str, url: str, exc: Exception) -> RedisUnavailableError:
+    """One line that says which Redis and why, never the password (redis-py messages can echo it)."""
+    kind = type(exc).__name__
+    return RedisUnavailableError(f"{role} Redis at {url_host(url)} is unreachable ({kind})")
+
+
+def redis_errors() -> tuple[type[Exception], ...]:
+    """The exceptions that mean 'this Redis cannot serve us now'."""
+    import redis
+
+    return (redis.RedisError, OSError)

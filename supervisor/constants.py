@@ -1,0 +1,27 @@
+"""Every Redis key name cointoss reads or writes, in one place. Nothing else builds key strings."""
+
+from __future__ import annotations
+
+# --- Sidekiq's layout (see reference/sidekiq-layout.md); all take MIGRATION_KEY_PREFIX in front.
+QUEUES = "queues"  # set of queue names clients have pushed to
+QUEUE_PREFIX = "queue:"  # list per queue; clients LPUSH, fetch BRPOPs
+SCHEDULE = "schedule"  # zset of future jobs scored by float epoch seconds
+RETRY = "retry"  # zset of failed jobs waiting for their next attempt
+DEAD = "dead"  # zset of jobs out of retries; reported, never blocks draining
+PROCESSES = "processes"  # set of process identities; each live one has a hash <identity>
+HEARTBEAT_BUSY_FIELD = "busy"  # field of the <identity> hash: jobs running now
+
+# --- cointoss's own keys (never prefixed: they are not Sidekiq's).
+ROLLOUT_SEQUENCE = "cointoss:rollout:{rollout}:seq"  # INCR counter for the `even` strategy
+ROLLOUT_SEQUENCE_TTL_S = 7 * 24 * 3600  # a rollout's counter outlives any deployment
+DEFAULT_ROLLOUT = "default"
+
+# --- how long a pre-exec check may hold up a worker's start
+CHECK_TIMEOUT_S = 0.9
+SCAN_BATCH = 1000
+SCAN_MAX_CALLS = 200  # past this a keyspace is "not known to be drained", never "drained"
+
+
+def queue_key(prefix: str, name: str) -> str:
+    """`queue:<name>` under the namespace prefix."""
+    return f"{prefix}{QUEUE_PREFIX}{name}"

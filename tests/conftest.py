@@ -1,0 +1,96 @@
+"""Shared fixtures: real redis-server processes and a way to run the real `cointoss` command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from supervisor.embedded_redis import RedisServer
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def cointoss_argv(*args: str) -> list[str]:
+    """The real command, run from this checkout (works without `pip install`)."""
+    return [sys.executable, "-m", "supervisor", *args]
+
+
+def child_env(extra: Mapping[str, str] | None = None, *, keep_migration: bool = False) -> dict[str, str]:
+    """A clean environment for a child process: no stray MIGRATION_* from the caller, this checkout first on PYTHONPATH."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if keep_migration or not name.startswith(("MIGRATION_", "ECS_CONTAINER_METADATA"))
+    }
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class Completed:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cointoss(
+    args: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 60
+) -> Completed:
+    """Runs `cointoss ARGS` as a real subprocess and returns its code and both streams."""
+    proc = subprocess.run(
+        cointoss_argv(*args),
+        env=child_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    return Completed(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture(scope="session")
+def _old_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def _new_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def old_redis(_old_server: RedisServer) -> RedisServer:
+    """OLD: a real redis-server shared by the session, emptied for each test."""
+    _old_server.client().flushall()
+    return _old_server
+
+
+@pytest.fixture
+def new_redis(_new_server: RedisServer) -> RedisServer:
+    """NEW: a second real redis-server, emptied for each test."""
+    _new_server.client().flushall()
+    return _new_server
+
+
+@pytest.fixture
+def redis_factory() -> Iterator[type[RedisServer]]:
+    """Starts extra servers (own password, TLS, to be stopped mid-test); all stopped at the end."""
+    started: list[RedisServer] = []
+
+    class Tracked(RedisServer):
+        def start(self) -> RedisServer:
+            started.append(self)
+            return super().start()
+
+    yield Tracked
+    for server in started:
+        server.stop()
