@@ -21,7 +21,9 @@ def cointoss_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "supervisor", *args]
 
 
-def child_env(extra: Mapping[str, str] | None = None, *, keep_migration: bool = False) -> dict[str, str]:
+def child_env(
+    extra: Mapping[str, str] | None = None, *, keep_migration: bool = False
+) -> dict[str, str]:
     """A clean environment for a child process: no stray MIGRATION_* from the caller, this checkout first on PYTHONPATH."""
     env = {
         name: value
@@ -94,3 +96,16 @@ def redis_factory() -> Iterator[type[RedisServer]]:
     yield Tracked
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def cointoss_on_path(tmp_path: Path) -> dict[str, str]:
+    """An environment whose PATH has a `cointoss` that runs this checkout (as an install would)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "cointoss"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m supervisor "$@"\n')
+    shim.chmod(0o755)
+    env = child_env()
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    return env

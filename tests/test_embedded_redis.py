@@ -8,7 +8,9 @@ from supervisor.embedded_redis import RedisServer
 
 
 class TestRedisServer:
-    def test_two_servers_are_independent(self, old_redis: RedisServer, new_redis: RedisServer) -> None:
+    def test_two_servers_are_independent(
+        self, old_redis: RedisServer, new_redis: RedisServer
+    ) -> None:
         """OLD and NEW are separate processes on separate ports."""
         old_redis.client().set("k", "old")
         assert new_redis.client().get("k") is None
