@@ -42,6 +42,13 @@ COMMANDS: dict[str, Command] = {
         "print the decision as JSON (dry run)",
         "add_toss_arguments",
     ),
+    "demo": Command(
+        "supervisor.demo",
+        "run",
+        "the whole migration on this machine, with a no-job-lost verdict",
+        "add_arguments",
+        needs_settings=False,
+    ),
 }
 
 
