@@ -73,6 +73,8 @@ def parse_task_definition(document: Any) -> TaskTemplate:
             "task definition: entryPoint does not start with cointoss; accepted: "
             '["cointoss", "exec", "--"] or ["cointoss", "supervise", "--"]'
         )
+    if len(entry_point) < 2:
+        raise ConfigError("task definition: entryPoint runs cointoss without exec or supervise")
     return TaskTemplate(
         family=str(document.get("family") or "cointoss-demo"),
         entry_point=entry_point,
