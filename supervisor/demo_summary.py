@@ -77,8 +77,11 @@ def deployment_split(
     new = expected_new(strategy, weight, tasks)
     observed = Counter(choice.first_side or "unknown" for choice in choices)
     reasons = Counter(choice.first_reason or "unknown" for choice in choices)
-    by_coin = Counter(c.first_side for c in choices if c.first_reason in COIN_REASONS)
-    starved = [side for side in ("old", "new") if by_coin and by_coin[side] == 0]
+    # Only a toss can starve a side: a row with any override (old_drained...) is the design working.
+    tossed = (
+        bool(choices) and 0 < weight < 1 and all(c.first_reason in COIN_REASONS for c in choices)
+    )
+    starved = [side for side in ("old", "new") if tossed and observed[side] == 0]
     return {
         "revision": revision,
         "weight": weight,

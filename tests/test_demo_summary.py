@@ -64,9 +64,17 @@ class TestDeploymentSplit:
         row = deployment_split(1, 0.5, "random", [choice("new")] * 4)
         assert row["side_without_consumers"] == "old"
 
-    def test_drained_overrides_are_not_starvation(self) -> None:
-        """All NEW because OLD was drained is the design working, not a starved side."""
-        row = deployment_split(3, 0.5, "random", [choice("new", "old_drained")] * 4)
+    @pytest.mark.parametrize(
+        "choices",
+        [
+            [choice("new", "old_drained")] * 4,
+            [choice("old", "even_sequence"), choice("new", "old_drained")],
+            [choice("new", "weight_is_1")] * 2,
+        ],
+    )
+    def test_overrides_are_not_starvation(self, choices: list[TaskChoice]) -> None:
+        """All NEW because OLD was drained (or weight 1) is the design working, not a starved side."""
+        row = deployment_split(3, 0.5, "random", choices)
         assert row["side_without_consumers"] is None
 
     def test_switches_in_supervise_mode_are_counted(self) -> None:
