@@ -1,13 +1,15 @@
 """Reliable fetch: a job taken from `queue:<q>` waits in this process's in-flight list until done.
 
-Taking and acknowledging happen in one Lua call per job (the ack of the previous job rides on
-the fetch of the next), so the per-job cost is one round trip, as with Sidekiq's BRPOP. Lists
-whose owner has no live heartbeat go back to their queues (`recover_orphans`).
+One Lua call acknowledges the jobs finished since the last call and takes the next batch (up to
+the concurrency, and only from a queue long enough to share), so a backlog costs well under one
+round trip per job (Sidekiq pays one BRPOP per job). Lists whose owner has no live heartbeat go
+back to their queues (`recover_orphans`).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis
@@ -27,8 +29,12 @@ class UnitOfWork:
 
 
 class ReliableFetch:
-    def __init__(self, client: redis.Redis, identity: str, queues: QueueSpec) -> None:
+    def __init__(
+        self, client: redis.Redis, identity: str, queues: QueueSpec, concurrency: int
+    ) -> None:
         self.redis = client
+        self.max_batch = concurrency
+        self.divisor = concurrency
         self.identity = identity
         self.spec = queues
         self.names = list(dict.fromkeys(queues.names))
@@ -47,28 +53,39 @@ class ReliableFetch:
         shuffled = random.sample(self._weighted, len(self._weighted))
         return list(dict.fromkeys(shuffled))
 
-    def fetch(self, slot: int, ack: UnitOfWork | None = None) -> UnitOfWork | None:
-        """Acks `ack`, then takes one job; blocks up to 2 s when every queue is empty.
+    def fetch(self, slot: int, acks: Sequence[UnitOfWork] = ()) -> list[UnitOfWork]:
+        """Acks `acks`, then takes a batch (one round trip); blocks up to 2 s when all is empty.
 
         Idle threads block on different queues (by `slot`), so a job arriving on any queue
         wakes one of them at once.
         """
         order = self.queue_order()
-        pairs = [(keys.queue_key(q), keys.inflight_key(self.identity, q)) for q in order]
+        index = {name: i for i, name in enumerate(order, start=1)}
+        inflight = [keys.inflight_key(self.identity, q) for q in order]
+        ack_args: list[object] = []
+        for work in acks:
+            ack_args += [index[work.queue], work.payload]
         found = self._fetch(
-            keys=[ack.inflight if ack else pairs[0][1], *(k for pair in pairs for k in pair)],
-            args=["1" if ack else "0", ack.payload if ack else b""],
+            keys=[
+                k
+                for q, flight in zip(order, inflight, strict=True)
+                for k in (keys.queue_key(q), flight)
+            ],
+            args=[self.max_batch, self.divisor, len(acks), *ack_args],
         )
         if found:
-            index, payload = found
-            return UnitOfWork(order[int(index) - 1], payload, pairs[int(index) - 1][1])
+            pair = int(found[0]) - 1
+            return [UnitOfWork(order[pair], payload, inflight[pair]) for payload in found[1:]]
         queue = order[slot % len(order)]
-        inflight = keys.inflight_key(self.identity, queue)
-        payload = self.redis.brpoplpush(keys.queue_key(queue), inflight, BLOCK_TIMEOUT_S)
-        return UnitOfWork(queue, payload, inflight) if payload is not None else None
+        flight = keys.inflight_key(self.identity, queue)
+        payload = self.redis.brpoplpush(keys.queue_key(queue), flight, BLOCK_TIMEOUT_S)
+        return [UnitOfWork(queue, payload, flight)] if payload is not None else []
 
-    def ack(self, work: UnitOfWork) -> None:
-        self.redis.lrem(work.inflight, 1, work.payload)
+    def ack(self, works: Sequence[UnitOfWork]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for work in works:
+            pipe.lrem(work.inflight, 1, work.payload)
+        pipe.execute()
 
     def requeue(self, work: UnitOfWork) -> bool:
         """Back, unchanged, to the end the fetch reads first; False if it was already acked."""

@@ -42,7 +42,7 @@ class ProcessState:
     processed: int = 0
     failed: int = 0
     quiet: bool = False
-    running: dict[str, bytes] = field(default_factory=dict)  # thread id -> work entry JSON
+    running: dict[str, tuple[str, bytes, int]] = field(default_factory=dict)  # tid -> work
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, failed: bool) -> None:
@@ -159,7 +159,7 @@ class Heartbeat:
                 pipe.incrby(keys.daily(stat, date), count)
                 pipe.expire(keys.daily(stat, date), keys.STATS_TTL_S)
         if work:
-            running = dict(self.state.running)
+            running = {tid: _work_entry(*work) for tid, work in list(self.state.running.items())}
             for key in keys.work_keys(self.identity):
                 pipe.unlink(key)
                 if running:
@@ -179,3 +179,12 @@ class Heartbeat:
             return
         self.log.info("remote_signal", signal=name)
         os.kill(os.getpid(), getattr(signal, f"SIG{name}"))
+
+
+def _work_entry(queue: str, payload: bytes, run_at: int) -> str:
+    """Sidekiq's `<identity>:work` value; `payload` is the job JSON as a string, not an object."""
+    return json.dumps(
+        {"queue": queue, "payload": payload.decode("utf-8", "replace"), "run_at": run_at},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )

@@ -6,20 +6,32 @@ re-serialise JSON (cjson would reorder keys and reformat floats).
 
 from __future__ import annotations
 
-# Acknowledge the job this thread just finished (if any), then take the first job found in the
-# queues, in the order given, into this process's in-flight list for that queue.
-# KEYS: ack_list, then pairs (queue:<q>, in-flight list of q). ARGV: has_ack ('1'/'0'), ack_payload.
-# Returns {pair_index (1-based), payload} or nil.
+# Acknowledge finished jobs, then take a batch from the first non-empty queue (in the order
+# given) into this process's in-flight list for that queue. The batch is at most ARGV max_batch
+# and at most the queue's length / divisor (the concurrency), so a short queue is shared
+# between processes instead of being hoarded by one.
+# KEYS: pairs (queue:<q>, in-flight list of q). ARGV: max_batch, divisor, number of acks, then
+# (pair index, payload) per ack. Returns {pair index, payload...} or nil.
 FETCH = """
-local ack_list = KEYS[1]
-local has_ack, ack_payload = ARGV[1], ARGV[2]
-if has_ack == '1' then
-  redis.call('LREM', ack_list, 1, ack_payload)
+local max_batch, divisor, acks = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+for i = 1, acks do
+  local pair, payload = tonumber(ARGV[2 + 2 * i]), ARGV[3 + 2 * i]
+  redis.call('LREM', KEYS[2 * pair], 1, payload)
 end
-for i = 2, #KEYS, 2 do
-  local payload = redis.call('RPOPLPUSH', KEYS[i], KEYS[i + 1])
-  if payload then
-    return {i / 2, payload}
+for pair = 1, #KEYS / 2 do
+  local queue, inflight = KEYS[2 * pair - 1], KEYS[2 * pair]
+  local length = redis.call('LLEN', queue)
+  if length > 0 then
+    local wanted = math.min(max_batch, math.max(1, math.floor(length / divisor)))
+    local taken = {pair}
+    for _ = 1, wanted do
+      local payload = redis.call('RPOPLPUSH', queue, inflight)
+      if not payload then
+        break
+      end
+      taken[#taken + 1] = payload
+    end
+    return taken
   end
 end
 return nil

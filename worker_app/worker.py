@@ -7,13 +7,13 @@ TSTP: quiet (finish running jobs, fetch nothing new). TTIN: every thread's stack
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -51,7 +51,7 @@ class Worker:
         self.identity = new_identity()
         self.redis = connect(config.redis_url)
         self.state = ProcessState()
-        self.fetcher = ReliableFetch(self.redis, self.identity, config.queues)
+        self.fetcher = ReliableFetch(self.redis, self.identity, config.queues, config.concurrency)
         self.heartbeat = Heartbeat(self.redis, self.identity, config, self.state, self.log)
         self.poller = Poller(self.redis, config.poll_interval, self.log)
         self.outage = OutageLog(self.log)
@@ -59,7 +59,9 @@ class Worker:
         self.stopping = threading.Event()  # no more fetching: TERM/INT
         self.quiet = threading.Event()  # no more fetching, stay alive: TSTP
         self.background_stop = threading.Event()
-        self.current: dict[int, UnitOfWork] = {}
+        self.current: dict[int, UnitOfWork] = {}  # slot -> the job it is running
+        self.buffer: deque[UnitOfWork] = deque()  # fetched in a batch, not started yet
+        self.acks: deque[UnitOfWork] = deque()  # finished, acknowledged by the next fetch
         self.processors: list[threading.Thread] = []
 
     # --- life cycle -------------------------------------------------------------------------
@@ -112,9 +114,11 @@ class Worker:
         deadline = (
             started + self.config.shutdown_timeout - min(1.0, self.config.shutdown_timeout * 0.2)
         )
+        self._release_held()
         for thread in self.processors:
             thread.join(max(0.0, deadline - time.monotonic()))
         requeued = self._requeue_running()
+        self._release_held()
         self.background_stop.set()
         self.heartbeat.flush_stats()
         self.heartbeat.clear()
@@ -172,54 +176,66 @@ class Worker:
 
     def _process_loop(self, slot: int) -> None:
         tid = thread_tid()
-        pending: UnitOfWork | None = None  # finished, acknowledged by the next fetch
         backoff = Backoff()
         while not self.stopping.is_set():
             if self.quiet.is_set():
-                pending = self._ack_now(pending)
+                self._release_held()
                 self.stopping.wait(IDLE_QUIET_S)
                 continue
-            try:
-                work = self.fetcher.fetch(slot, pending)
-            except redis.RedisError as exc:
-                self.outage.failed(exc, "fetch")
-                self.stopping.wait(backoff.next_delay())
-                continue
-            pending = None
-            backoff.reset()
-            self.outage.succeeded()
+            work = self._next_work(slot, backoff)
             if work is None:
                 continue
             if self.stopping.is_set() or self.quiet.is_set():
                 self._until_done(lambda w=work: self.fetcher.requeue(w), "requeue")
                 continue
-            pending = self._perform(slot, tid, work)
-        self._ack_now(pending)
+            if self._perform(slot, tid, work):
+                self.acks.append(work)
 
-    def _perform(self, slot: int, tid: str, work: UnitOfWork) -> UnitOfWork | None:
-        """Runs one job; returns it when it still needs its ack, None when already settled."""
+    def _next_work(self, slot: int, backoff: Backoff) -> UnitOfWork | None:
+        """From the local buffer if a batch left some, else from Redis (carrying the acks)."""
+        try:
+            return self.buffer.popleft()
+        except IndexError:
+            pass
+        acks = _drain(self.acks)
+        try:
+            works = self.fetcher.fetch(slot, acks)
+        except redis.RedisError as exc:
+            self.acks.extend(acks)
+            self.outage.failed(exc, "fetch")
+            self.stopping.wait(backoff.next_delay())
+            return None
+        backoff.reset()
+        self.outage.succeeded()
+        if not works:
+            return None
+        self.buffer.extend(works[1:])
+        return works[0]
+
+    def _release_held(self) -> None:
+        """Quiet or stopping: acknowledge what finished, hand back what never started."""
+        acks = _drain(self.acks)
+        if acks:
+            self._until_done(lambda: self.fetcher.ack(acks), "ack")
+        for work in _drain(self.buffer):
+            self._until_done(lambda w=work: self.fetcher.requeue(w), "requeue")
+
+    def _perform(self, slot: int, tid: str, work: UnitOfWork) -> bool:
+        """Runs one job; True when it succeeded and still needs its ack."""
         try:
             job = load_job(work.payload)
         except JobFormatError as exc:
             self._bury_malformed(work, str(exc))
-            return None
+            return False
         self.current[slot] = work
-        self.state.running[tid] = json.dumps(
-            {
-                "queue": work.queue,
-                "payload": work.payload.decode("utf-8", "replace"),
-                "run_at": int(now()),
-            },
-            separators=(",", ":"),
-            ensure_ascii=False,
-        ).encode()
+        self.state.running[tid] = (work.queue, work.payload, int(now()))
         started = time.perf_counter()
         try:
             self._execute(job, work.queue)
         except Exception as exc:
             self.state.count(failed=True)
             self._fail(job, work, exc, started)
-            return None
+            return False
         finally:
             self.state.running.pop(tid, None)
             self.current.pop(slot, None)
@@ -231,7 +247,7 @@ class Worker:
             queue=work.queue,
             ms=round((time.perf_counter() - started) * 1000, 3),
         )
-        return work
+        return True
 
     def _execute(self, job: Job, queue: str) -> None:
         name = job.get("class")
@@ -261,7 +277,7 @@ class Worker:
             ms=round((time.perf_counter() - started) * 1000, 3),
         )
         if outcome.target == "drop":
-            self._until_done(lambda: self.fetcher.ack(work), "ack")
+            self._until_done(lambda: self.fetcher.ack([work]), "ack")
             return
         target = keys.RETRY if outcome.target == "retry" else keys.DEAD
         self._until_done(
@@ -294,11 +310,6 @@ class Worker:
                 keys.DEAD_MAX_JOBS,
             ],
         )
-
-    def _ack_now(self, pending: UnitOfWork | None) -> None:
-        if pending is not None:
-            self._until_done(lambda: self.fetcher.ack(pending), "ack")
-        return None
 
     def _until_done(self, action: Callable[[], object], where: str) -> None:
         """Retries through a Redis outage; gives up only when the process is exiting anyway
@@ -369,3 +380,13 @@ def _jid(payload: bytes) -> str | None:
         return str(load_job(payload).get("jid"))
     except JobFormatError:
         return None
+
+
+def _drain(items: deque[UnitOfWork]) -> list[UnitOfWork]:
+    """Takes everything out of a deque other threads append to."""
+    taken: list[UnitOfWork] = []
+    while True:
+        try:
+            taken.append(items.popleft())
+        except IndexError:
+            return taken
