@@ -15,6 +15,7 @@ import random
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,7 +40,7 @@ from supervisor.taskdef import (
     task_argv,
 )
 
-DEFAULT_JOBS = 5_000
+DEFAULT_JOBS = 16_000
 DEFAULT_DEPLOYMENTS = 3
 DEFAULT_KILLS = 2
 DEFAULT_TIMEOUT_S = 110.0
@@ -54,7 +55,7 @@ MAX_RESHUFFLES = 3
 MAX_EARLY_EXITS = 3
 SCHEDULED_SHARE = 0.15
 RETRY_SHARE = 0.15
-DUE_IN_S = (25.0, 40.0)  # scheduled/retry: after the queues drain, so the mover has work
+DUE_IN_S = (30.0, 45.0)  # scheduled/retry: after the queues drain, so the mover has work
 URL_SECRETS = ("MIGRATION_NEW_REDIS_URL", "MIGRATION_OLD_REDIS_URL")
 
 # Demo pacing, not product defaults: the same knobs a real fleet has, turned down so that a
@@ -298,6 +299,7 @@ class Demo:
         self._task_number = 0
         self._latest: Sample | None = None
         self._old_drained = False
+        self._mover_done_s = 0.0
         self._producer_done = threading.Event()
         self._endpoint = MetadataEndpoint()
         self._fleet = Fleet(
@@ -412,7 +414,8 @@ class Demo:
             if task.unexpected_exit:
                 self._replace(task)
         sample = self._latest
-        if sample and sample.old_queued == 0 and sample.old_later > 0:
+        fresh = sample is not None and sample.t_s > self._mover_done_s
+        if fresh and sample.old_queued == 0 and sample.old_later > 0:
             self._run_mover()
         time.sleep(TICK_S)
 
@@ -458,7 +461,7 @@ class Demo:
         self.state.moved += moved
         self._record("demo_mover_done", moved=moved)
         self.display.note(f"mover moved {moved} job(s) to NEW")
-        self._latest = None  # the next decision waits for a fresh look at both Redis
+        self._mover_done_s = self._elapsed()  # the next decision waits for a fresh look
 
     # --- tasks -----------------------------------------------------------------------------
 
@@ -525,8 +528,8 @@ class Demo:
         for queue, share in _shares(queued, self.plan.queues):
             seeded += client.push_bulk("RecordJob", [[]] * share, queue=queue)
         now = time.time()
-        for at in _due_times(later, now, self._rng):
-            seeded += client.push_bulk("RecordJob", [[]], queue=self.plan.queues[-1], at=at)
+        for at, count in Counter(_due_times(later, now, self._rng)).items():
+            seeded += client.push_bulk("RecordJob", [[]] * count, queue=self.plan.queues[-1], at=at)
         seeded += _seed_retries(client, _due_times(retry, now, self._rng), self.plan.queues[-1])
         self.state.seeded = seeded
         self._record("demo_seeded", queued=queued, scheduled=later, retry=retry)
@@ -709,7 +712,8 @@ def _shares(total: int, queues: tuple[str, ...]) -> list[tuple[str, int]]:
 
 
 def _due_times(count: int, now: float, rng: random.Random) -> list[float]:
-    return [now + rng.uniform(*DUE_IN_S) for _ in range(count)]
+    """Spread over DUE_IN_S, on a 0.1 s grid so jobs due together are pushed together."""
+    return [round(now + rng.uniform(*DUE_IN_S), 1) for _ in range(count)]
 
 
 def _seed_retries(client: Any, due: list[float], queue: str) -> list[str]:
