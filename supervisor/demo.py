@@ -317,7 +317,7 @@ class Demo:
                 self._story()
             except _DeadlineReached:
                 self.state.timed_out = True
-                self._record("demo_timeout", after_s=self.plan.timeout_s)
+                self.record_event("demo_timeout", after_s=self.plan.timeout_s)
                 self.display.note(f"time budget of {self.plan.timeout_s:g} s spent; stopping")
             finally:
                 self.display.phase("stopping the fleet")
@@ -423,7 +423,7 @@ class Demo:
         """The service keeps its desired count: a task that died is replaced at the current revision."""
         task.stopping = True  # handled
         code = task.process.returncode
-        self._record("demo_task_exited", task=task.task_id, code=code)
+        self.record_event("demo_task_exited", task=task.task_id, code=code)
         if task.first_side is None:
             self.state.early_exits += 1
             if self.state.early_exits >= MAX_EARLY_EXITS:
@@ -442,7 +442,9 @@ class Demo:
         self._fleet.kill(victim)
         self.state.kills += 1
         self._mark("kill", f"kill {victim.task_id}")
-        self._record("demo_task_killed", task=victim.task_id, side=victim.side, signal="SIGKILL")
+        self.record_event(
+            "demo_task_killed", task=victim.task_id, side=victim.side, signal="SIGKILL"
+        )
         self.display.note(
             f"SIGKILL task {victim.task_id} (on {victim.side}); the service replaces it"
         )
@@ -459,7 +461,7 @@ class Demo:
         report = run_move(settings, only=frozenset({"schedule", "retry"}), log=_EventLog(self))
         moved = _moved_count(report)
         self.state.moved += moved
-        self._record("demo_mover_done", moved=moved)
+        self.record_event("demo_mover_done", moved=moved)
         self.display.note(f"mover moved {moved} job(s) to NEW")
         self._mover_done_s = self._elapsed()  # the next decision waits for a fresh look
 
@@ -485,7 +487,7 @@ class Demo:
         urls = {"MIGRATION_NEW_REDIS_URL": self.new_url, "MIGRATION_OLD_REDIS_URL": self.old_url}
         env = task_environment(os.environ, self.plan.template, urls, overrides)
         task = self._fleet.start(task_id, self._revision, self._weight, env)
-        self._record(
+        self.record_event(
             "demo_task_started", task=task_id, revision=self._revision, weight=self._weight
         )
         return task
@@ -532,7 +534,7 @@ class Demo:
             seeded += client.push_bulk("RecordJob", [[]] * count, queue=self.plan.queues[-1], at=at)
         seeded += _seed_retries(client, _due_times(retry, now, self._rng), self.plan.queues[-1])
         self.state.seeded = seeded
-        self._record("demo_seeded", queued=queued, scheduled=later, retry=retry)
+        self.record_event("demo_seeded", queued=queued, scheduled=later, retry=retry)
         self.display.note(f"seeded OLD: {queued} queued, {later} scheduled, {retry} to retry")
 
     def _produce(self) -> None:
@@ -579,7 +581,7 @@ class Demo:
             )
             if old_backlog.drained and self.state.old_drained_s is None:
                 self.state.old_drained_s = sample.t_s
-                self._record("demo_old_drained", after_s=round(sample.t_s, 2))
+                self.record_event("demo_old_drained", after_s=round(sample.t_s, 2))
                 self.display.note("OLD is drained")
             self._old_drained = old_backlog.drained
             self.state.samples.append(sample)
@@ -610,7 +612,7 @@ class Demo:
     def _elapsed(self) -> float:
         return time.monotonic() - self._t0
 
-    def _record(self, event: str, **fields: Any) -> None:
+    def record_event(self, event: str, **fields: Any) -> None:
         stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         with self._lock:
             self.state.events.append(
@@ -623,14 +625,16 @@ class Demo:
     def _begin_deployment(self, weight: float, why: str) -> None:
         self.state.deployments.append(Deployment(self._revision, weight, self._elapsed(), why))
         self._mark("deployment", f"rev {self._revision} w={weight:g}")
-        self._record("demo_deployment_started", revision=self._revision, weight=weight, why=why)
+        self.record_event(
+            "demo_deployment_started", revision=self._revision, weight=weight, why=why
+        )
         self.display.phase(
             f"deploying revision {self._revision} at weight {weight:g} {why}".strip()
         )
 
     def _end_deployment(self) -> None:
         self.state.deployments[-1].finished_s = self._elapsed()
-        self._record("demo_deployment_finished", revision=self._revision)
+        self.record_event("demo_deployment_finished", revision=self._revision)
 
     def _summary(self) -> dict[str, Any]:
         old, new = self._ledgers()
@@ -693,7 +697,7 @@ class _EventLog:
         self._demo = demo
 
     def _log(self, event: str, **fields: Any) -> None:
-        self._demo._record(event, **fields)
+        self._demo.record_event(event, **fields)
 
     info = warning = error = debug = _log
 

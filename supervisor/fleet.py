@@ -6,8 +6,8 @@ task attached, everything else is kept as a short tail for error messages.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import signal
 import subprocess
 import threading
@@ -64,7 +64,7 @@ class Fleet:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            start_new_session=True,  # its own process group: a chaos kill takes the whole task
+            start_new_session=True,  # like a container: the demo's Ctrl-C is not the task's
         )
         task = Task(task_id, revision, weight, process, time.monotonic())
         with self._lock:
@@ -82,20 +82,18 @@ class Fleet:
         """What ECS does: SIGTERM to the task's main process, SIGKILL to all of it after the timeout."""
         for task in tasks:
             task.stopping = True
-            _signal(task, signal.SIGTERM, group=False)
+            _signal(task, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
         for task in tasks:
             try:
                 task.process.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                _signal(task, signal.SIGKILL, group=True)
-                task.process.wait()
+                _kill_tree(task)
 
     def kill(self, task: Task) -> None:
         """Chaos: the host died. No signal handler runs, in-flight work is left where it was."""
         task.killed = True
-        _signal(task, signal.SIGKILL, group=True)
-        task.process.wait()
+        _kill_tree(task)
 
     def stop_all(self, timeout_s: float) -> None:
         with self._lock:
@@ -129,12 +127,27 @@ def _json_event(line: str) -> dict[str, Any] | None:
     return document if isinstance(document, dict) and "event" in document else None
 
 
-def _signal(task: Task, signum: signal.Signals, *, group: bool) -> None:
+def _kill_tree(task: Task) -> None:
+    """SIGKILL to the task and every descendant, as when ECS kills a container's cgroup.
+
+    A process group is not enough: `cointoss supervise` may start its worker in a session of
+    its own, which would outlive a group kill as an orphan.
+    """
+    import psutil
+
+    family: list[psutil.Process] = []
+    if task.process.poll() is None:  # not reaped yet, so the pid is still this task's
+        with contextlib.suppress(psutil.NoSuchProcess):
+            family = [psutil.Process(task.process.pid)]
+            family += family[0].children(recursive=True)
+    for member in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.kill()
+    task.process.wait()
+    psutil.wait_procs(family[1:], timeout=5)
+
+
+def _signal(task: Task, signum: signal.Signals) -> None:
     """A task that is already gone is not an error (it may have just exited on its own)."""
-    try:
-        if group:
-            os.killpg(task.process.pid, signum)
-        else:
-            task.process.send_signal(signum)
-    except (ProcessLookupError, PermissionError):
-        return
+    with contextlib.suppress(ProcessLookupError):
+        task.process.send_signal(signum)

@@ -9,6 +9,8 @@ import threading
 import time
 from typing import Any
 
+import psutil
+
 from supervisor.fleet import Fleet, Task
 
 # A stand-in task: arms its TERM handler, says which Redis it chose (as cointoss does), logs
@@ -98,3 +100,24 @@ class TestFleet:
         task.process.wait(10)
         assert task.unexpected_exit
         assert task.process.returncode == 3
+
+
+GRANDPARENT = r"""
+import json, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+print(json.dumps({"event": "redis_selected", "side": "new", "reason": "coin", "child": child.pid}), file=sys.stderr, flush=True)
+time.sleep(120)
+"""
+
+
+def test_kill_takes_the_whole_task_even_a_new_session() -> None:
+    """A chaos kill also kills a worker its entrypoint started in a session of its own."""
+    recorder = Recorder()
+    fleet = Fleet([sys.executable, "-c", GRANDPARENT], recorder)
+    task = fleet.start("t1", 1, 0.5, dict(os.environ))
+    deadline = time.monotonic() + 20
+    while task.first_side is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    child = psutil.Process(next(event["child"] for _, event in recorder.events))
+    fleet.kill(task)
+    assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
