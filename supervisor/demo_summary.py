@@ -114,6 +114,8 @@ def format_summary(summary: Mapping[str, Any]) -> str:
             else ""
         )
         extra = f" ({row['why']})" if row.get("why") else ""
+        if row.get("switched_to_new"):
+            extra += f", {row['switched_to_new']} switched to NEW when OLD drained"
         lines.append(
             f"rev {row['revision']:<7} {row['weight']:<7.2f} {row['tasks']:<6}"
             f" {_exp(exp['new'])}/{obs['new']:<6} {_exp(exp['old'])}/{obs['old']:<6}"

@@ -46,17 +46,19 @@ def short_run(
     Its own two servers, so no other test's FLUSHALL can touch the evidence.
     """
     with RedisServer() as old, RedisServer() as new:
-        yield _run_short_demo(old, new, tmp_path_factory.mktemp("demo") / "out")
+        yield _run_short_demo(
+            old, new, tmp_path_factory.mktemp("demo") / "out", "--strategy", "even"
+        )
 
 
 def _run_short_demo(
-    old: RedisServer, new: RedisServer, out: Path
+    old: RedisServer, new: RedisServer, out: Path, *options: str
 ) -> tuple[Any, Path, RedisServer, RedisServer]:
     result = run_cointoss(
         [
             "demo",
             *("--tasks", "4", "--jobs", str(JOBS), "--deployments", "2", "--kills", "1"),
-            *("--strategy", "even", "--seed", "7", "--timeout", "150"),
+            *("--seed", "7", "--timeout", "150", *options),
             *("--old-redis", old.url, "--new-redis", new.url, "--out", str(out)),
         ],
         timeout=240,
@@ -65,28 +67,28 @@ def _run_short_demo(
     return result, out, old, new
 
 
-class TestShortRun:
-    def test_nothing_lost_by_the_redis_ledgers(self, short_run: Any) -> None:
-        """Every job seeded on OLD or produced on NEW ran: the two ledgers hold all 2*JOBS jids."""
-        _, out, old, new = short_run
-        summary = json.loads((out / "summary.json").read_text())
-        assert summary["jobs"]["lost"] == 0
-        assert summary["jobs"]["seeded_on_old"] == summary["jobs"]["produced_on_new"] == JOBS
-        assert len(ledger(old).keys() | ledger(new).keys()) == 2 * JOBS
+def assert_summary_is_the_ledgers(out: Path, old: RedisServer, new: RedisServer) -> None:
+    """Nothing lost, and every count in summary.json is what the two ledgers say."""
+    jobs = json.loads((out / "summary.json").read_text())["jobs"]
+    old_ledger, new_ledger = ledger(old), ledger(new)
+    runs = Counter(old_ledger)
+    runs.update(new_ledger)
+    assert jobs["lost"] == 0
+    assert jobs["seeded_on_old"] == jobs["produced_on_new"] == JOBS
+    assert len(runs) == 2 * JOBS
+    assert jobs["processed_on_old"] == len(old_ledger) > 0
+    assert jobs["processed_on_new"] == len(new_ledger) > 0
+    assert jobs["runs_on_old"] == sum(old_ledger.values())
+    assert jobs["runs_on_new"] == sum(new_ledger.values())
+    assert jobs["duplicates"] == sum(1 for count in runs.values() if count > 1)
+    assert jobs["unexpected"] == 0
 
-    def test_summary_counts_equal_the_ledgers(self, short_run: Any) -> None:
-        """Jobs per side, runs per side and duplicates in summary.json are what Redis says."""
+
+class TestShortRun:
+    def test_nothing_lost_and_counts_equal_the_ledgers(self, short_run: Any) -> None:
+        """All 2*JOBS jids are in the ledgers read from Redis, and the summary's counts match."""
         _, out, old, new = short_run
-        jobs = json.loads((out / "summary.json").read_text())["jobs"]
-        old_ledger, new_ledger = ledger(old), ledger(new)
-        runs = Counter(old_ledger)
-        runs.update(new_ledger)
-        assert jobs["processed_on_old"] == len(old_ledger) > 0
-        assert jobs["processed_on_new"] == len(new_ledger) > 0
-        assert jobs["runs_on_old"] == sum(old_ledger.values())
-        assert jobs["runs_on_new"] == sum(new_ledger.values())
-        assert jobs["duplicates"] == sum(1 for count in runs.values() if count > 1)
-        assert jobs["unexpected"] == 0
+        assert_summary_is_the_ledgers(out, old, new)
 
     def test_old_is_drained_and_its_leftovers_were_moved(self, short_run: Any) -> None:
         """OLD ends drained; its scheduled/retry jobs went through the mover, not lost in OLD."""
@@ -131,6 +133,18 @@ class TestShortRun:
         assert sum('"demo_task_killed"' in line for line in events) == 1
         assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert "lost: 0" in result.stdout
+
+
+@pytest.mark.slow
+def test_supervise_mode_loses_nothing(tmp_path: Path) -> None:
+    """With `cointoss supervise` as entrypoint the fleet converges too, and nothing is lost."""
+    with RedisServer() as old, RedisServer() as new:
+        _, out, _, _ = _run_short_demo(old, new, tmp_path / "out", "--mode", "supervise")
+        assert_summary_is_the_ledgers(out, old, new)
+    summary = json.loads((out / "summary.json").read_text())
+    events = (out / "events.jsonl").read_text()
+    assert summary["mode"] == "supervise"
+    assert '"child_started"' in events  # the supervisor ran the workers as its children
 
 
 class TestRefusals:

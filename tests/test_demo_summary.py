@@ -87,13 +87,14 @@ class TestDeploymentSplit:
 def test_format_summary_shows_the_verdict() -> None:
     """The printed summary has one line per deployment and the lost/duplicates verdict."""
     row = deployment_split(1, 0.5, "random", [choice("new")] * 2)
+    switched = deployment_split(2, 0.5, "random", [choice("old", last="new"), choice("new")])
     text = format_summary(
         {
             "tasks": 2,
             "strategy": "random",
             "mode": "exec",
             "elapsed_s": 12.34,
-            "deployments": [{**row, "why": "first fleet"}],
+            "deployments": [{**row, "why": "first fleet"}, switched],
             "old_drained_after_s": 5.0,
             "mover": {"runs": 1, "moved": 10},
             "kills": 1,
@@ -108,6 +109,7 @@ def test_format_summary_shows_the_verdict() -> None:
         }
     )
     assert "rev 1" in text
+    assert "1 switched to NEW when OLD drained" in text
     assert "no consumer on OLD" in text
     assert "lost: 0   duplicates: 0" in text
     assert "OLD drained after: 5.0 s" in text
