@@ -55,7 +55,8 @@ MAX_RESHUFFLES = 3
 MAX_EARLY_EXITS = 3
 SCHEDULED_SHARE = 0.15
 RETRY_SHARE = 0.15
-DUE_IN_S = (30.0, 45.0)  # scheduled/retry: after the queues drain, so the mover has work
+DUE_IN_S = (10.0, 25.0)  # scheduled/retry come due this long after seeding...
+DUE_LATER_PER_JOB_S = 1 / 800  # ...plus this per job: after the queues drain, so the mover has work
 URL_SECRETS = ("MIGRATION_NEW_REDIS_URL", "MIGRATION_OLD_REDIS_URL")
 
 # Demo pacing, not product defaults: the same knobs a real fleet has, turned down so that a
@@ -531,9 +532,10 @@ class Demo:
         for queue, share in _shares(queued, self.plan.queues):
             seeded += client.push_bulk("RecordJob", [[]] * share, queue=queue)
         now = time.time()
-        for at, count in Counter(_due_times(later, now, self._rng)).items():
+        start = now + self.plan.jobs * DUE_LATER_PER_JOB_S
+        for at, count in Counter(_due_times(later, start, self._rng)).items():
             seeded += client.push_bulk("RecordJob", [[]] * count, queue=self.plan.queues[-1], at=at)
-        seeded += _seed_retries(client, _due_times(retry, now, self._rng), self.plan.queues[-1])
+        seeded += _seed_retries(client, _due_times(retry, start, self._rng), self.plan.queues[-1])
         self.state.seeded = seeded
         self.record_event("demo_seeded", queued=queued, scheduled=later, retry=retry)
         self.display.note(f"seeded OLD: {queued} queued, {later} scheduled, {retry} to retry")
@@ -716,9 +718,9 @@ def _shares(total: int, queues: tuple[str, ...]) -> list[tuple[str, int]]:
     ]
 
 
-def _due_times(count: int, now: float, rng: random.Random) -> list[float]:
-    """Spread over DUE_IN_S, on a 0.1 s grid so jobs due together are pushed together."""
-    return [round(now + rng.uniform(*DUE_IN_S), 1) for _ in range(count)]
+def _due_times(count: int, start: float, rng: random.Random) -> list[float]:
+    """Spread over DUE_IN_S after `start`, on a 0.1 s grid so jobs due together go together."""
+    return [round(start + rng.uniform(*DUE_IN_S), 1) for _ in range(count)]
 
 
 def _seed_retries(client: Any, due: list[float], queue: str) -> list[str]:
