@@ -139,7 +139,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where task-definition.json and service.json are (default: the repository's ecs/)",
     )
     parser.add_argument(
-        "--old-redis", metavar="URL", help="use this empty Redis as OLD instead of starting one"
+        "--old-redis",
+        metavar="URL",
+        help="use this empty Redis as OLD instead of starting one (a URL in argv is visible to ps: use local servers without a password)",
     )
     parser.add_argument(
         "--new-redis", metavar="URL", help="use this empty Redis as NEW instead of starting one"
@@ -516,8 +518,14 @@ class Demo:
     # --- Redis: seed, produce, sample, ledgers ---------------------------------------------------
 
     def _check_empty(self) -> None:
+        from supervisor.connections import check_client, redis_errors, unreachable
+
         for role, url in (("OLD", self.old_url), ("NEW", self.new_url)):
-            if _client(url).dbsize():
+            try:
+                keys = check_client(url, timeout_s=2).dbsize()
+            except redis_errors() as exc:
+                raise unreachable(role, url, exc) from None
+            if keys:
                 raise DemoError(f"{role} Redis is not empty; the demo only seeds empty servers")
 
     def _seed_old(self) -> None:

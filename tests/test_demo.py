@@ -176,3 +176,17 @@ class TestRefusals:
         assert "NEW Redis is not empty" in result.stderr
         assert old_redis.client().dbsize() == 0
         assert new_redis.client().get("precious") == b"1"
+
+    def test_unreachable_redis_is_exit_69(self, new_redis: RedisServer, tmp_path: Path) -> None:
+        """A given Redis that does not answer is named in one line, exit 69."""
+        result = run_cointoss(
+            [
+                *("demo", "--old-redis", "redis://127.0.0.1:1/0", "--new-redis", new_redis.url),
+                *("--out", str(tmp_path / "out")),
+            ]
+        )
+        assert result.returncode == 69
+        assert (
+            result.stderr.strip()
+            == "cointoss: OLD Redis at 127.0.0.1:1 is unreachable (ConnectionError)"
+        )
