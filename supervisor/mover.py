@@ -156,7 +156,7 @@ def connect(role: str, url: str) -> redis.Redis:
     try:
         client.ping()
     except redis_errors() as exc:
-        raise _failure(role, url, exc) from None
+        raise failure(role, url, exc) from None
     return client
 
 
@@ -176,7 +176,7 @@ def same_database(old: redis.Redis, new: redis.Redis) -> bool:
     return bool(old_id == new_id and int(dbs[0]) == int(dbs[1]))
 
 
-def _failure(role: str, url: str, exc: Exception) -> RedisUnavailableError:
+def failure(role: str, url: str, exc: BaseException) -> RedisUnavailableError:
     """Names the side and the reason, never the password (redis-py messages may echo URLs)."""
     detail = redact_text(str(exc).splitlines()[0]) if str(exc) else ""
     reason = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
@@ -437,7 +437,7 @@ class Mover:
                     f"NEW key {label!r} holds another type ({applied}); the claimed batch is kept"
                     f" in {batch.journal} on OLD: fix the key on NEW and run cointoss migrate again"
                 )
-            raise _failure("NEW", self._roles["NEW"], applied)
+            raise failure("NEW", self._roles["NEW"], applied)
         if self._wait_replicas and int(replies[1]) < self._wait_replicas:
             raise RedisUnavailableError(
                 f"NEW Redis at {url_host(self._roles['NEW'])}: {replies[1]} of"
@@ -530,7 +530,7 @@ class _SideErrors:
         self, kind: type[BaseException] | None, exc: BaseException | None, _tb: Any
     ) -> None:
         if isinstance(exc, redis_errors()):
-            raise _failure(self._role, self._url, exc) from None  # type: ignore[arg-type]
+            raise failure(self._role, self._url, exc) from None
 
 
 def _batch_from_journal(journal: str, fields: dict[bytes, bytes]) -> _Batch | None:

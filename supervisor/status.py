@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from supervisor import constants as k
 from supervisor.backlog import Backlog, ProcessInfo, read_backlog, read_processes
+from supervisor.connections import redis_errors
 from supervisor.errors import ConfigError
-from supervisor.mover import connect
+from supervisor.mover import connect, failure
 from supervisor.redact import redact_text, url_host
 from supervisor.settings import Settings, env_name
 
@@ -48,6 +49,7 @@ class SideStatus:
     processes: list[ProcessInfo] = field(default_factory=list)
     cluster: bool = False
     maxmemory_policy: str | None = None
+    error: str | None = None  # why the keys could not be read (cluster mode, ACL), if so
 
 
 def verdict(old: Backlog) -> str:
@@ -69,11 +71,13 @@ def warnings(side: SideStatus) -> list[str]:
             f"{side.role} has maxmemory-policy {side.maxmemory_policy}: Redis may evict jobs;"
             " use noeviction"
         )
+    if side.error:
+        found.append(f"{side.role}: could not read the keys ({side.error})")
     found += [
         f"{side.role} key {key!r} holds another type than Sidekiq's: fix or delete it"
         for key in side.backlog.wrong_type
     ]
-    if not side.backlog.complete and not side.backlog.wrong_type:
+    if not side.backlog.complete and not side.backlog.wrong_type and not side.error:
         found.append(f"{side.role}: the key scan was cut short; counts may be incomplete")
     return found
 
@@ -117,6 +121,36 @@ def look(sides: Any, prefix: str, now: float | None = None) -> dict[str, Any]:
 
 
 def read_side(role: str, url: str, client: redis.Redis, prefix: str, now: float) -> SideStatus:
+    """One side, or why it could not be read; a lost connection is exit 69, never a guess."""
+    import redis
+
+    try:
+        server, memory = client.info("server"), client.info("memory")
+        cluster = str(server.get("redis_mode", "")) == "cluster"
+        try:
+            return _read_keys(role, url, client, prefix, now, cluster, memory)
+        except redis.ResponseError as exc:  # CLUSTERDOWN, NOPERM...: report, don't crash
+            return SideStatus(
+                role=role,
+                host=url_host(url),
+                backlog=Backlog(complete=False),
+                cluster=cluster,
+                maxmemory_policy=memory.get("maxmemory_policy"),
+                error=redact_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__),
+            )
+    except redis_errors() as exc:
+        raise failure(role, url, exc) from None
+
+
+def _read_keys(
+    role: str,
+    url: str,
+    client: redis.Redis,
+    prefix: str,
+    now: float,
+    cluster: bool,
+    memory: dict[str, Any],
+) -> SideStatus:
     """Counts from `read_backlog`, plus ages, consumers and server settings for the table."""
     backlog = read_backlog(client, prefix)
     names = list(backlog.queues)
@@ -134,8 +168,6 @@ def read_side(role: str, url: str, client: redis.Redis, prefix: str, now: float)
         key: _set_status(key, getattr(backlog, key), reply, now)
         for key, reply in zip((k.SCHEDULE, k.RETRY, k.DEAD), replies[len(names) :], strict=True)
     }
-    server = client.info("server")
-    memory = client.info("memory")
     return SideStatus(
         role=role,
         host=url_host(url),
@@ -144,8 +176,7 @@ def read_side(role: str, url: str, client: redis.Redis, prefix: str, now: float)
         private_lists={n: s for n, s in lists.items() if n.startswith(k.PRIVATE_QUEUE_MARK)},
         sets=sets,
         processes=read_processes(client, prefix),
-        cluster=str(server.get("redis_mode", "")) == "cluster"
-        or bool(client.info("cluster").get("cluster_enabled")),
+        cluster=cluster,
         maxmemory_policy=memory.get("maxmemory_policy"),
     )
 
@@ -189,6 +220,7 @@ def _side_dict(side: SideStatus) -> dict[str, Any]:
         "wrong_type": list(side.backlog.wrong_type),
         "cluster": side.cluster,
         "maxmemory_policy": side.maxmemory_policy,
+        "error": side.error,
     }
 
 
