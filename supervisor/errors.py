@@ -7,6 +7,7 @@ Messages must already be redacted when they are built (use `redact.redact_text`)
 from __future__ import annotations
 
 EX_USAGE = 64
+EX_DATAERR = 65
 EX_UNAVAILABLE = 69
 EX_CONFIG = 78
 EX_NOT_EXECUTABLE = 126
@@ -23,6 +24,12 @@ class UsageError(CoinTossError):
     """The command line itself is wrong (no command to exec, unknown option)."""
 
     exit_code = EX_USAGE
+
+
+class DataError(CoinTossError):
+    """A Redis key holds something cointoss must not touch (a key of the wrong type)."""
+
+    exit_code = EX_DATAERR
 
 
 class ConfigError(CoinTossError):
