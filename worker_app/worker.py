@@ -19,7 +19,7 @@ from typing import Any
 
 import redis
 
-from worker_app import keys, lua
+from worker_app import keys
 from worker_app.classes import REGISTRY, JobContext
 from worker_app.config import WorkerConfig
 from worker_app.connection import connect, host_of
@@ -55,7 +55,6 @@ class Worker:
         self.heartbeat = Heartbeat(self.redis, self.identity, config, self.state, self.log)
         self.poller = Poller(self.redis, config.poll_interval, self.log)
         self.outage = OutageLog(self.log)
-        self._settle = self.redis.register_script(lua.SETTLE)
         self.stopping = threading.Event()  # no more fetching: TERM/INT
         self.quiet = threading.Event()  # no more fetching, stay alive: TSTP
         self.background_stop = threading.Event()
@@ -281,7 +280,7 @@ class Worker:
             return
         target = keys.RETRY if outcome.target == "retry" else keys.DEAD
         self._until_done(
-            lambda: self._settle_from_list(work, target, outcome.score, outcome.payload), "settle"
+            lambda: self.fetcher.settle(work, target, outcome.score, outcome.payload), "settle"
         )
 
     def _bury_malformed(self, work: UnitOfWork, reason: str) -> None:
@@ -291,24 +290,7 @@ class Worker:
             "malformed_job_dead", queue=work.queue, reason=reason, bytes=len(work.payload)
         )
         self._until_done(
-            lambda: self._settle_from_list(work, keys.DEAD, now(), work.payload), "settle"
-        )
-
-    def _settle_from_list(
-        self, work: UnitOfWork, target: str, score: float, payload: bytes
-    ) -> None:
-        trim = "1" if target == keys.DEAD else "0"
-        self._settle(
-            keys=[work.inflight, target],
-            args=[
-                "list",
-                work.payload,
-                repr(score),
-                payload,
-                trim,
-                repr(now() - keys.DEAD_TIMEOUT_S),
-                keys.DEAD_MAX_JOBS,
-            ],
+            lambda: self.fetcher.settle(work, keys.DEAD, now(), work.payload), "settle"
         )
 
     def _until_done(self, action: Callable[[], object], where: str) -> None:
