@@ -14,8 +14,6 @@ result =
     (ARGV[2] || "1").to_i.times.map { klass.perform_async(*args) }
   when "schedule" # CLASS SECONDS ARGS_JSON
     [job_class(ARGV[0]).perform_in(ARGV[1].to_f, *JSON.parse(ARGV[2]))]
-  when "dump" # JSON: what Sidekiq.dump_json writes for this hash
-    Sidekiq.dump_json(JSON.parse(ARGV[0]))
   when "processes"
     Sidekiq::ProcessSet.new.map { |p|
       {"identity" => p.identity, "busy" => p["busy"], "quiet" => p.stopping?,
@@ -41,4 +39,4 @@ result =
   else
     abort "unknown command #{command.inspect}"
   end
-puts(result.is_a?(String) ? result : JSON.generate(result))
+puts JSON.generate(result)

@@ -134,18 +134,6 @@ def ruby_client(url: str, *args: str) -> Any:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def ruby_dump(url: str, job: Mapping[str, Any]) -> bytes:
-    """What Ruby's `Sidekiq.dump_json` writes for `job`."""
-    done = subprocess.run(
-        ["ruby", str(RUBY_DIR / "client.rb"), "dump", json.dumps(job)],
-        env=child_env({"REDIS_URL": url}),
-        capture_output=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.rstrip(b"\n")
-
-
 @contextmanager
 def sidekiq(
     url: str, log_dir: Path, concurrency: int = 2, **env: str
