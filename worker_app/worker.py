@@ -113,14 +113,15 @@ class Worker:
         deadline = (
             started + self.config.shutdown_timeout - min(1.0, self.config.shutdown_timeout * 0.2)
         )
-        self._release_held()
+        self._release_held(deadline)
         for thread in self.processors:
             thread.join(max(0.0, deadline - time.monotonic()))
         requeued = self._requeue_running()
-        self._release_held()
+        self._release_held(deadline)
         self.background_stop.set()
-        self.heartbeat.flush_stats()
-        self.heartbeat.clear()
+        if not self.outage.down:  # best effort: the heartbeat hash expires on its own anyway
+            self.heartbeat.flush_stats()
+            self.heartbeat.clear()
         self.log.info(
             "worker_stopped",
             identity=self.identity,
@@ -131,8 +132,12 @@ class Worker:
         return 0
 
     def _requeue_running(self) -> int:
-        """Jobs still running at the deadline go back unchanged; they may run again (at least once)."""
+        """Jobs still running at the deadline go back unchanged; they may run again (at least once).
+
+        With Redis down they stay in the in-flight list, which recovery hands back later."""
         count = 0
+        if self.outage.down:
+            return count
         for work in list(self.current.values()):
             try:
                 if self.fetcher.requeue(work):
@@ -187,8 +192,11 @@ class Worker:
             if self.stopping.is_set() or self.quiet.is_set():
                 self._until_done(lambda w=work: self.fetcher.requeue(w), "requeue")
                 continue
-            if self._perform(slot, tid, work):
-                self.acks.append(work)
+            try:
+                if self._perform(slot, tid, work):
+                    self.acks.append(work)
+            except Exception as exc:  # a bug of ours must not cost a processor thread
+                self.log.exception("processor_error", queue=work.queue, error=str(exc))
 
     def _next_work(self, slot: int, backoff: Backoff) -> UnitOfWork | None:
         """From the local buffer if a batch left some, else from Redis (carrying the acks)."""
@@ -211,13 +219,13 @@ class Worker:
         self.buffer.extend(works[1:])
         return works[0]
 
-    def _release_held(self) -> None:
+    def _release_held(self, deadline: float | None = None) -> None:
         """Quiet or stopping: acknowledge what finished, hand back what never started."""
         acks = _drain(self.acks)
         if acks:
-            self._until_done(lambda: self.fetcher.ack(acks), "ack")
+            self._until_done(lambda: self.fetcher.ack(acks), "ack", deadline)
         for work in _drain(self.buffer):
-            self._until_done(lambda w=work: self.fetcher.requeue(w), "requeue")
+            self._until_done(lambda w=work: self.fetcher.requeue(w), "requeue", deadline)
 
     def _perform(self, slot: int, tid: str, work: UnitOfWork) -> bool:
         """Runs one job; True when it succeeded and still needs its ack."""
@@ -231,7 +239,7 @@ class Worker:
         started = time.perf_counter()
         try:
             self._execute(job, work.queue)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a job calling sys.exit() is a failed job
             self.state.count(failed=True)
             self._fail(job, work, exc, started)
             return False
@@ -259,7 +267,7 @@ class Worker:
         ctx = JobContext(job, queue, self.redis, self.config.producer_url)
         job_class(ctx).perform(*args)
 
-    def _fail(self, job: Job, work: UnitOfWork, exc: Exception, started: float) -> None:
+    def _fail(self, job: Job, work: UnitOfWork, exc: BaseException, started: float) -> None:
         failure = Failure(
             _ruby_class_name(exc), str(exc), tuple(traceback.format_tb(exc.__traceback__))
         )
@@ -293,7 +301,9 @@ class Worker:
             lambda: self.fetcher.settle(work, keys.DEAD, now(), work.payload), "settle"
         )
 
-    def _until_done(self, action: Callable[[], object], where: str) -> None:
+    def _until_done(
+        self, action: Callable[[], object], where: str, deadline: float | None = None
+    ) -> None:
         """Retries through a Redis outage; gives up only when the process is exiting anyway
         (the job then stays in the in-flight list and is recovered: at least once)."""
         backoff = Backoff()
@@ -304,6 +314,8 @@ class Worker:
                 return
             except redis.RedisError as exc:
                 self.outage.failed(exc, where)
+                if deadline is not None and time.monotonic() > deadline:
+                    return
                 if self.background_stop.wait(backoff.next_delay()):
                     return
 
@@ -343,7 +355,7 @@ class JobArgumentsError(ValueError):
 _RUBY_NAMES = {UnknownJobClassError: "NameError", JobArgumentsError: "ArgumentError"}
 
 
-def _ruby_class_name(exc: Exception) -> str:
+def _ruby_class_name(exc: BaseException) -> str:
     return _RUBY_NAMES.get(type(exc), type(exc).__name__)
 
 

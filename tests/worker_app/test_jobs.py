@@ -66,7 +66,9 @@ def test_load_then_dump_gives_back_the_same_bytes(job: dict[str, object]) -> Non
     assert dump_job(load_job(raw)) == raw
 
 
-@pytest.mark.parametrize("raw", [b"not json", b"[1,2]", b'"text"', b"\xff\xfe", b""])
+@pytest.mark.parametrize(
+    "raw", [b"not json", b"[1,2]", b'"text"', b"\xff\xfe", b"", b'{"args":[NaN]}']
+)
 def test_load_rejects_what_is_not_a_json_object(raw: bytes) -> None:
     """Anything but a JSON object is a JobFormatError, never another exception."""
     with pytest.raises(JobFormatError):

@@ -163,6 +163,18 @@ def test_worker_carries_on_after_a_redis_restart(redis_factory, tmp_path: Path) 
     assert set(first).isdisjoint(ledger(server)) and all(v == 1 for v in ledger(server).values())
 
 
+def test_term_while_redis_is_down_still_exits_in_time(redis_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """With Redis gone, TERM still ends the worker (exit 0) within WORKER_SHUTDOWN_TIMEOUT."""
+    server = redis_factory().start()
+    with worker(server.url, tmp_path, WORKER_SHUTDOWN_TIMEOUT="3") as proc:
+        started(proc)
+        server.stop()
+        proc.wait_for("redis_unavailable")
+        began = time.monotonic()
+        assert proc.stop(timeout=15) == 0
+        assert time.monotonic() - began < 3.5
+
+
 def test_tstp_quiets_and_remote_signals_are_honoured(
     new_redis: RedisServer, tmp_path: Path
 ) -> None:
