@@ -78,7 +78,7 @@ class ReliableFetch:
         if found:
             pair = int(found[0]) - 1
             return [UnitOfWork(order[pair], payload, inflight[pair]) for payload in found[1:]]
-        queue = order[slot % len(order)]
+        queue = self.names[slot % len(self.names)]  # fixed spread: every queue has a waiter
         flight = keys.inflight_key(self.identity, queue)
         payload = self.redis.brpoplpush(keys.queue_key(queue), flight, BLOCK_TIMEOUT_S)
         return [UnitOfWork(queue, payload, flight)] if payload is not None else []

@@ -21,7 +21,7 @@ import redis
 
 from worker_app import keys
 from worker_app.classes import REGISTRY, JobContext
-from worker_app.config import WorkerConfig
+from worker_app.config import EX_CONFIG, WorkerConfig
 from worker_app.connection import connect, host_of
 from worker_app.fetch import ReliableFetch, UnitOfWork
 from worker_app.heartbeat import Heartbeat, ProcessState, new_identity
@@ -67,6 +67,13 @@ class Worker:
 
     def run(self) -> int:
         self._install_signals()
+        try:
+            self.redis.ping()
+        except redis.AuthenticationError as exc:  # wrong credentials will not fix themselves
+            self.log.error("redis_auth_failed", error=str(exc))
+            return EX_CONFIG
+        except redis.RedisError:
+            pass  # unreachable for now: the first beat keeps trying
         if not self._first_beat():
             return self._finish(time.monotonic())
         self._recover()

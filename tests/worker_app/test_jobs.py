@@ -15,6 +15,7 @@ from worker_app import keys
 from worker_app.config import ConfigError, load_config, parse_queues
 from worker_app.jobs import JobFormatError, build_job, dump_job, load_job, normalize
 from worker_app.retries import Failure, backoff_seconds, compress_backtrace, max_retries, on_failure
+from worker_app.scheduler import poll_delay
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(),
@@ -214,3 +215,14 @@ def test_producer_url_defaults_to_redis_url() -> None:
 def test_inflight_key_round_trips_any_queue_name(identity: str, queue: str) -> None:
     """The owner and queue are recovered from an in-flight key, even for queue names with `|`."""
     assert keys.parse_inflight_key(keys.inflight_key(identity, queue)) == (identity, queue)
+
+
+@given(st.floats(0.1, 100), st.integers(1, 9))
+def test_poll_delay_is_sidekiqs_randomised_interval(average: float, processes: int) -> None:
+    """Under 10 processes the sleep is uniform in [avg/2, 3avg/2)."""
+    assert average / 2 <= poll_delay(average, processes) <= average * 1.5
+
+
+def test_poll_delay_with_many_processes_is_below_the_average() -> None:
+    """From 10 processes on, Sidekiq sleeps uniformly in [0, avg)."""
+    assert all(0 <= poll_delay(5.0, 12) < 5.0 for _ in range(200))

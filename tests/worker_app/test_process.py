@@ -243,3 +243,20 @@ def test_bad_setting_is_one_line_and_exit_78(new_redis: RedisServer, tmp_path: P
         assert proc.proc.wait(30) == 78
     lines = proc.raw_log().strip().splitlines()
     assert len(lines) == 1 and "WORKER_CONCURRENCY" in lines[0]
+
+
+def test_wrong_password_exits_78_without_leaking_it(redis_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Credentials Redis refuses are a configuration error (78), logged without the password."""
+    server = redis_factory(password="right-pw-1").start()
+    wrong = server.url.replace("right-pw-1", "wrong-pw-Xy7")
+    with worker(wrong, tmp_path) as proc:
+        assert proc.proc.wait(30) == 78
+    assert proc.named("redis_auth_failed") and "wrong-pw-Xy7" not in proc.raw_log()
+
+
+def test_malformed_redis_url_is_one_line_and_exit_78(tmp_path: Path) -> None:
+    """A REDIS_URL that is not a Redis URL exits 78 with one line naming it."""
+    with worker("http://user:pw-url-secret@host/0", tmp_path) as proc:
+        assert proc.proc.wait(30) == 78
+    lines = proc.raw_log().strip().splitlines()
+    assert len(lines) == 1 and "REDIS_URL" in lines[0] and "pw-url-secret" not in lines[0]
