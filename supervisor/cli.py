@@ -42,6 +42,13 @@ COMMANDS: dict[str, Command] = {
         "print the decision as JSON (dry run)",
         "add_toss_arguments",
     ),
+    "report": Command(
+        "supervisor.report",
+        "run",
+        "summarise redis_selected log lines per rollout against the weight",
+        "add_arguments",
+        needs_settings=False,
+    ),
 }
 
 

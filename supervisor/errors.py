@@ -7,6 +7,7 @@ Messages must already be redacted when they are built (use `redact.redact_text`)
 from __future__ import annotations
 
 EX_USAGE = 64
+EX_NOINPUT = 66
 EX_UNAVAILABLE = 69
 EX_CONFIG = 78
 EX_NOT_EXECUTABLE = 126
@@ -29,6 +30,12 @@ class ConfigError(CoinTossError):
     """A setting is missing or malformed; the message names the variable and what is accepted."""
 
     exit_code = EX_CONFIG
+
+
+class InputUnreadableError(CoinTossError):
+    """An input file given to an operator command does not exist or cannot be read."""
+
+    exit_code = EX_NOINPUT
 
 
 class RedisUnavailableError(CoinTossError):
