@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from supervisor.settings import FILE_SUFFIX, URL_FIELDS, Settings, env_name, parse_weight
 from tests.tooling import (
     CLOUDFORMATION,
+    DOCKERFILE,
     ECS_DIR,
     SERVICE,
     TASK_DEFINITION,
@@ -317,8 +318,9 @@ class TestCloudFormation:
 
 class TestNames:
     def test_every_migration_name_in_ecs_is_a_real_setting(self) -> None:
-        """No MIGRATION_* name in ecs/ is a typo that the settings would silently ignore."""
-        texts = [path.read_text() for path in sorted(ECS_DIR.iterdir()) if path.is_file()]
+        """No MIGRATION_* name in ecs/ or the Dockerfile is a typo the settings would ignore."""
+        files = [*sorted(ECS_DIR.iterdir()), DOCKERFILE]
+        texts = [path.read_text() for path in files if path.is_file()]
         assert any("MIGRATION_NEW_WEIGHT" in text for text in texts)
         assert unknown_migration_names(texts) == set()
 
