@@ -48,6 +48,13 @@ COMMANDS: dict[str, Command] = {
     "migrate": Command(
         "supervisor.migrate", "run", "move OLD's schedule/retry (and more) to NEW", "add_arguments"
     ),
+    "report": Command(
+        "supervisor.report",
+        "run",
+        "summarise redis_selected log lines per rollout against the weight",
+        "add_arguments",
+        needs_settings=False,
+    ),
 }
 
 

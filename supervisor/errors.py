@@ -8,6 +8,7 @@ from __future__ import annotations
 
 EX_USAGE = 64
 EX_DATAERR = 65
+EX_NOINPUT = 66
 EX_UNAVAILABLE = 69
 EX_CONFIG = 78
 EX_NOT_EXECUTABLE = 126
@@ -36,6 +37,12 @@ class ConfigError(CoinTossError):
     """A setting is missing or malformed; the message names the variable and what is accepted."""
 
     exit_code = EX_CONFIG
+
+
+class InputUnreadableError(CoinTossError):
+    """An input file given to an operator command does not exist or cannot be read."""
+
+    exit_code = EX_NOINPUT
 
 
 class RedisUnavailableError(CoinTossError):
