@@ -52,7 +52,7 @@ HEALTHY_TIMEOUT_S = 30.0
 DRAIN_CONFIRM_S = 3.0  # longer than the workers' recovery interval: orphans are back by then
 NO_CONSUMER_S = 3.0  # OLD has work but no task on it this long: roll again (a reshuffle)
 MAX_RESHUFFLES = 3
-MAX_EARLY_EXITS = 3
+MAX_UNEXPECTED_EXITS = 5
 SCHEDULED_SHARE = 0.15
 RETRY_SHARE = 0.15
 DUE_IN_S = (10.0, 25.0)  # scheduled/retry come due this long after seeding...
@@ -279,7 +279,7 @@ class _State:
     produced: list[str] = field(default_factory=list)
     seeded: list[str] = field(default_factory=list)
     kills: int = 0
-    early_exits: int = 0
+    unexpected_exits: int = 0
     mover_runs: int = 0
     moved: int = 0
     old_drained_s: float | None = None
@@ -428,14 +428,11 @@ class Demo:
         task.stopping = True  # handled
         code = task.process.returncode
         self.record_event("demo_task_exited", task=task.task_id, code=code)
-        if task.first_side is None:
-            self.state.early_exits += 1
-            if self.state.early_exits >= MAX_EARLY_EXITS:
-                tail = task.tail[-1] if task.tail else "no output"
-                raise DemoError(
-                    f"task {task.task_id} exited with {code} before choosing a Redis: "
-                    f"{redact_text(tail)}"
-                )
+        self.state.unexpected_exits += 1
+        if self.state.unexpected_exits >= MAX_UNEXPECTED_EXITS:  # a crash loop, not chaos
+            when = "before choosing a Redis" if task.first_side is None else "on its own"
+            tail = task.tail[-1] if task.tail else "no output"
+            raise DemoError(f"task {task.task_id} exited with {code} {when}: {redact_text(tail)}")
         self._start_task()
 
     def _kill_one(self) -> None:

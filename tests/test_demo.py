@@ -18,7 +18,7 @@ import pytest
 from supervisor.backlog import read_backlog
 from supervisor.embedded_redis import RedisServer
 from supervisor.rollout_plan import expected_new
-from tests.conftest import run_cointoss
+from tests.conftest import REPO_ROOT, run_cointoss
 
 LEDGER = "worker_app:processed"  # worker_app's RecordJob ledger (jid -> runs)
 JOBS = 200
@@ -190,3 +190,30 @@ class TestRefusals:
             result.stderr.strip()
             == "cointoss: OLD Redis at 127.0.0.1:1 is unreachable (ConnectionError)"
         )
+
+    def test_a_crash_looping_worker_stops_the_demo(self, tmp_path: Path) -> None:
+        """A worker that keeps exiting on its own ends the demo with one line, not a hang."""
+        ecs = tmp_path / "ecs"
+        ecs.mkdir()
+        document = json.loads((REPO_ROOT / "ecs" / "task-definition.json").read_text())
+        document["containerDefinitions"][0]["command"] = ["python", "-c", "raise SystemExit(3)"]
+        (ecs / "task-definition.json").write_text(json.dumps(document))
+        (ecs / "service.json").write_text((REPO_ROOT / "ecs" / "service.json").read_text())
+        result = run_cointoss(
+            [
+                "demo",
+                "--ecs-dir",
+                str(ecs),
+                "--tasks",
+                "2",
+                "--jobs",
+                "10",
+                "--out",
+                str(tmp_path / "out"),
+            ],
+            timeout=120,
+        )
+        assert result.returncode == 1
+        last_line = result.stderr.strip().splitlines()[-1]
+        assert last_line.startswith("cointoss: task t")
+        assert last_line.endswith("exited with 3 on its own: no output")
