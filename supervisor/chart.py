@@ -45,7 +45,7 @@ _MARKER_STYLE = {
 def draw_chart(
     samples: Sequence[Sample], markers: Sequence[Marker], path: Path, title: str
 ) -> Path:
-    """Writes a two-panel PNG: queue depth on each Redis, and tasks per side."""
+    """Writes a two-panel PNG: queue depth on each Redis, and tasks per side (stacked)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -64,15 +64,16 @@ def draw_chart(
     depth.set_ylabel("jobs waiting")
     depth.legend(loc="upper right", fontsize="small")
     depth.set_title(title)
-    tasks.step(
-        t, [s.tasks_old for s in samples], where="post", color="tab:orange", label="tasks on OLD"
-    )
-    tasks.step(
-        t, [s.tasks_new for s in samples], where="post", color="tab:blue", label="tasks on NEW"
-    )
-    tasks.step(
-        t, [s.tasks_starting for s in samples], where="post", color="tab:gray", label="starting"
-    )
+    # Stacked, so equal counts on both sides cannot hide one another; the top edge is the fleet.
+    on_old = [s.tasks_old for s in samples]
+    on_both = [s.tasks_old + s.tasks_new for s in samples]
+    everyone = [b + s.tasks_starting for b, s in zip(on_both, samples, strict=True)]
+    for low, high, color, label in (
+        ([0] * len(t), on_old, "tab:orange", "tasks on OLD"),
+        (on_old, on_both, "tab:blue", "tasks on NEW"),
+        (on_both, everyone, "tab:gray", "starting"),
+    ):
+        tasks.fill_between(t, low, high, step="post", color=color, alpha=0.6, lw=0, label=label)
     tasks.set_ylabel("tasks")
     tasks.set_xlabel("seconds")
     tasks.legend(loc="upper right", fontsize="small")
