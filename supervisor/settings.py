@@ -152,6 +152,7 @@ class Settings(BaseSettings):
     max_rss: ByteSize | None = None
     drain_check_interval: float = Field(default=30.0, gt=0)
     drain_confirmations: int = Field(default=3, ge=1)
+    drain_jitter: float = Field(default=30.0, ge=0)
     auto_migrate: bool = False
 
     @field_validator("new_weight", mode="before")
@@ -210,6 +211,7 @@ _ACCEPTED = {
     "restart_window": "a number of seconds above 0",
     "stats_interval": "a number of seconds above 0",
     "drain_check_interval": "a number of seconds above 0",
+    "drain_jitter": "a number of seconds, 0 or more",
     "max_restarts": "a whole number, 0 or more",
     "drain_confirmations": "a whole number, 1 or more",
 }
