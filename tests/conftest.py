@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -109,3 +110,20 @@ def cointoss_on_path(tmp_path: Path) -> dict[str, str]:
     env = child_env()
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+@pytest.fixture
+def supervised(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Starts real `cointoss supervise` processes (see tests/supervise_support); all killed at the end."""
+    from tests.supervise_support import Supervised
+
+    started: list[Supervised] = []
+
+    def start(command: Sequence[str], env: Mapping[str, str], **options: Any) -> Supervised:
+        supervisor = Supervised(command, env, tmp_path, **options)
+        started.append(supervisor)
+        return supervisor
+
+    yield start
+    for supervisor in started:
+        supervisor.close()
