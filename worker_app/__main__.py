@@ -1,0 +1,31 @@
+"""`python -m worker_app`: the worker. Exit 0 after a clean stop, 78 on a bad setting."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from worker_app import logs
+from worker_app.config import EX_CONFIG, ConfigError, load_config
+
+
+def main() -> int:
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        print(f"worker_app: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    logs.configure(config.log_level)
+    for module in config.imports:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            print(f"worker_app: WORKER_IMPORT: cannot import {module!r}: {exc}", file=sys.stderr)
+            return EX_CONFIG
+    from worker_app.worker import Worker
+
+    return Worker(config, logs.get_logger()).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""JSON log lines on stderr (structlog), one per event, cheap enough to write one per job."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+from structlog.typing import EventDict, WrappedLogger
+
+from worker_app.connection import redact
+
+
+def _redact_strings(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
+    """Last line of defence against a URL password inside an error message."""
+    for key, value in event.items():
+        if isinstance(value, str) and "@" in value:
+            event[key] = redact(value)
+    return event
+
+
+def configure(level: str = "info") -> None:
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+            _redact_strings,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def get_logger(**context: Any) -> Any:
+    return structlog.get_logger(**context)
