@@ -216,7 +216,7 @@ class Supervisor:
         pid = spawn(self.path, self.command, env)
         self.worker = Worker(pid, decision, self.clock(), _sampler(pid))
         self.phase = Phase.RUNNING
-        self.log.info("worker_started", pid=pid, side=decision.side, restarts=len(self.restarts))
+        self.log.info("child_started", pid=pid, side=decision.side, restarts=len(self.restarts))
         self._after(Timer.STATS, self.settings.stats_interval)
         if self._watches_old(decision):
             self.confirmations = Confirmations(self.settings.drain_confirmations)
@@ -237,7 +237,7 @@ class Supervisor:
         code = signals.exit_code(status)
         ended_by = signals.ended_by_signal(status)
         self.log.info(
-            "worker_exited",
+            "child_exited",
             pid=self.worker.pid,
             exit_code=code,
             signal=ended_by.name if ended_by else None,
@@ -286,7 +286,7 @@ class Supervisor:
         """Asks the worker to finish (TERM, then KILL after the stop timeout) and starts the next."""
         if self.worker is None or self.phase is not Phase.RUNNING:
             return
-        self.log.info("worker_restart", reason=reason, pid=self.worker.pid)
+        self.log.info("child_restart", reason=reason, pid=self.worker.pid)
         os.kill(self.worker.pid, signals.GRACEFUL_STOP)
         self.phase = Phase.RESTARTING
         self.next_decision = next_decision
