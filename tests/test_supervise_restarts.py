@@ -74,7 +74,10 @@ def test_worker_stats_are_sampled(supervised, tmp_path):
     script = "import subprocess, time; subprocess.Popen(['sleep', '60']); time.sleep(60)"
     env = supervise_env({"MIGRATION_STATS_INTERVAL": "0.3"})
     sup = supervised([sys.executable, "-c", script], env)
-    stats = sup.wait_event("worker_stats", 3)[-1]
+    stats = wait_until(
+        lambda: [e for e in sup.events("worker_stats") if e["descendants"] == 1],
+        what="a sample that sees the worker's helper",
+    )[-1]
     assert stats["rss_bytes"] > 1024 * 1024
     assert stats["tree_rss_bytes"] >= stats["rss_bytes"]
     assert stats["threads"] >= 1 and stats["descendants"] == 1
