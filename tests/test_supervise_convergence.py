@@ -53,6 +53,8 @@ def test_worker_on_old_moves_to_new_after_k_drained_checks(
     sup = supervised(recorder(record, "--starts", str(start_file)), env)
     (first,) = wait_until(lambda: starts(start_file), what="the first life")
     assert (first["choice"], first["redis_url"]) == ("old", old.url)
+    assert first["producer_url"] == new_redis.url  # exec's environment rules: producers on NEW
+    assert first["source_vars"] == []  # neither MIGRATION_*_REDIS_URL reaches the worker
     sup.wait_event("drain_check", 2)
     assert all(not check["drained"] for check in sup.events("drain_check"))
     checks_before = len(sup.events("drain_check"))

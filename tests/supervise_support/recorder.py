@@ -66,6 +66,8 @@ def main() -> int:
                 "ppid": os.getppid(),
                 "redis_url": os.environ.get("REDIS_URL"),
                 "choice": os.environ.get("MIGRATION_CHOICE"),
+                "producer_url": os.environ.get("REDIS_PRODUCER_URL"),
+                "source_vars": sorted(n for n in os.environ if n.endswith("_REDIS_URL")),
                 **status,
             }
             handle.write(json.dumps(start) + "\n")
