@@ -26,6 +26,7 @@ class Backlog:
     live_processes: int = 0
     busy: int = 0
     complete: bool = True
+    wrong_type: tuple[str, ...] = ()  # keys that hold another type: never "drained" past them
 
     @property
     def queued(self) -> int:
@@ -57,6 +58,15 @@ def queue_names(client: redis.Redis, prefix: str) -> tuple[list[str], bool]:
             return sorted(names), False
 
 
+@dataclass(frozen=True)
+class ProcessInfo:
+    """One live consumer process (its heartbeat hash exists), as `cointoss status` shows it."""
+
+    identity: str
+    busy: int
+    quiet: bool
+
+
 def read_backlog(client: redis.Redis, prefix: str = "") -> Backlog:
     """Counts everything that keeps a Redis from being drained, in two pipelined round trips."""
     names, complete = queue_names(client, prefix)
@@ -65,35 +75,44 @@ def read_backlog(client: redis.Redis, prefix: str = "") -> Backlog:
         pipe.llen(k.queue_key(prefix, name))
     for key in (k.SCHEDULE, k.RETRY, k.DEAD):
         pipe.zcard(prefix + key)
-    pipe.smembers(prefix + k.PROCESSES)
-    *lengths, schedule, retry, dead, processes = pipe.execute()
-    live, busy = _live_and_busy(client, prefix, sorted(_text(p) for p in processes))
+    replies = pipe.execute(raise_on_error=False)
+    keys = [k.QUEUE_PREFIX + name for name in names] + [k.SCHEDULE, k.RETRY, k.DEAD]
+    wrong = tuple(key for key, reply in zip(keys, replies, strict=True) if _is_wrong_type(reply))
+    *lengths, schedule, retry, dead = (0 if _is_wrong_type(r) else r for r in replies)
+    processes = read_processes(client, prefix)
     return Backlog(
         queues=dict(zip(names, lengths, strict=True)),
         schedule=schedule,
         retry=retry,
         dead=dead,
-        live_processes=live,
-        busy=busy,
-        complete=complete,
+        live_processes=len(processes),
+        busy=sum(p.busy for p in processes),
+        complete=complete and not wrong,
+        wrong_type=wrong,
     )
 
 
-def _live_and_busy(client: redis.Redis, prefix: str, identities: list[str]) -> tuple[int, int]:
+def read_processes(client: redis.Redis, prefix: str = "") -> list[ProcessInfo]:
     """A process is live while its heartbeat hash exists (EXPIRE 60); busy is what it reports."""
+    identities = sorted(_text(p) for p in client.smembers(prefix + k.PROCESSES))
     if not identities:
-        return 0, 0
+        return []
     pipe = client.pipeline(transaction=False)
     for identity in identities:
-        pipe.hget(prefix + identity, k.HEARTBEAT_BUSY_FIELD)
+        pipe.hmget(prefix + identity, [k.HEARTBEAT_BUSY_FIELD, k.HEARTBEAT_QUIET_FIELD])
         pipe.exists(prefix + identity)
-    replies = pipe.execute()
-    live = busy = 0
-    for busy_raw, exists in zip(replies[::2], replies[1::2], strict=True):
-        if exists:
-            live += 1
-            busy += _busy_count(busy_raw)
-    return live, busy
+    replies = pipe.execute(raise_on_error=False)
+    live = []
+    for identity, fields, exists in zip(identities, replies[::2], replies[1::2], strict=True):
+        if isinstance(exists, int) and exists > 0:  # an error reply is an Exception, not an int
+            busy_raw, quiet_raw = fields if isinstance(fields, list) else (b"1", None)
+            live.append(ProcessInfo(identity, _busy_count(busy_raw), quiet_raw == b"true"))
+    return live
+
+
+def _is_wrong_type(reply: object) -> bool:
+    """A pipelined count that came back as an error: the key holds another type."""
+    return isinstance(reply, Exception)
 
 
 def _busy_count(raw: bytes | None) -> int:

@@ -48,6 +48,19 @@ COMMANDS: dict[str, Command] = {
         "print the decision as JSON (dry run)",
         "add_toss_arguments",
     ),
+    "status": Command(
+        "supervisor.status", "run", "OLD and NEW side by side, and a verdict", "add_arguments"
+    ),
+    "migrate": Command(
+        "supervisor.migrate", "run", "move OLD's schedule/retry (and more) to NEW", "add_arguments"
+    ),
+    "report": Command(
+        "supervisor.report",
+        "run",
+        "summarise redis_selected log lines per rollout against the weight",
+        "add_arguments",
+        needs_settings=False,
+    ),
 }
 
 

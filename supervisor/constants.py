@@ -8,13 +8,19 @@ QUEUE_PREFIX = "queue:"  # list per queue; clients LPUSH, fetch BRPOPs
 SCHEDULE = "schedule"  # zset of future jobs scored by float epoch seconds
 RETRY = "retry"  # zset of failed jobs waiting for their next attempt
 DEAD = "dead"  # zset of jobs out of retries; reported, never blocks draining
+PRIVATE_QUEUE_MARK = "sq|"  # Sidekiq Pro super_fetch in-flight lists are queue:sq|<identity>|<q>
 PROCESSES = "processes"  # set of process identities; each live one has a hash <identity>
 HEARTBEAT_BUSY_FIELD = "busy"  # field of the <identity> hash: jobs running now
+HEARTBEAT_QUIET_FIELD = "quiet"  # field of the <identity> hash: "true" once TSTP was received
 
 # --- cointoss's own keys (never prefixed: they are not Sidekiq's).
 ROLLOUT_SEQUENCE = "cointoss:rollout:{rollout}:seq"  # INCR counter for the `even` strategy
 ROLLOUT_SEQUENCE_TTL_S = 7 * 24 * 3600  # a rollout's counter outlives any deployment
 DEFAULT_ROLLOUT = "default"
+MIGRATE_JOURNAL_PREFIX = "cointoss:migrate:journal:"  # on OLD: hash per claimed batch, + batch id
+MIGRATE_APPLIED = "cointoss:migrate:applied"  # on NEW: zset of applied batch ids, scored by time
+MIGRATE_APPLIED_TTL_S = 14 * 24 * 3600  # a batch marker outlives any plausible resume
+MIGRATE_BATCH_MAX_BYTES = 4 * 1024 * 1024  # one claim never carries more (plus one member)
 
 # --- how long a pre-exec check may hold up a worker's start
 CHECK_TIMEOUT_S = 0.9

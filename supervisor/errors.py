@@ -7,6 +7,8 @@ Messages must already be redacted when they are built (use `redact.redact_text`)
 from __future__ import annotations
 
 EX_USAGE = 64
+EX_DATAERR = 65
+EX_NOINPUT = 66
 EX_UNAVAILABLE = 69
 EX_CONFIG = 78
 EX_NOT_EXECUTABLE = 126
@@ -25,10 +27,22 @@ class UsageError(CoinTossError):
     exit_code = EX_USAGE
 
 
+class DataError(CoinTossError):
+    """A Redis key holds something cointoss must not touch (a key of the wrong type)."""
+
+    exit_code = EX_DATAERR
+
+
 class ConfigError(CoinTossError):
     """A setting is missing or malformed; the message names the variable and what is accepted."""
 
     exit_code = EX_CONFIG
+
+
+class InputUnreadableError(CoinTossError):
+    """An input file given to an operator command does not exist or cannot be read."""
+
+    exit_code = EX_NOINPUT
 
 
 class RedisUnavailableError(CoinTossError):

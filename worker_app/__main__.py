@@ -1,4 +1,7 @@
-"""`python -m worker_app`: the worker. Exit 0 after a clean stop, 78 on a bad setting."""
+"""`python -m worker_app`: the worker.
+
+Exit 0 after a clean stop; 78 on a bad setting or when Redis refuses the credentials.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +24,14 @@ def main() -> int:
             importlib.import_module(module)
         except ImportError as exc:
             print(f"worker_app: WORKER_IMPORT: cannot import {module!r}: {exc}", file=sys.stderr)
+            return EX_CONFIG
+    from worker_app.connection import connect, redact
+
+    for name, url in (("REDIS_URL", config.redis_url), ("REDIS_PRODUCER_URL", config.producer_url)):
+        try:
+            connect(url)
+        except ValueError as exc:
+            print(f"worker_app: {name}: {redact(str(exc))}", file=sys.stderr)
             return EX_CONFIG
     from worker_app.worker import Worker
 

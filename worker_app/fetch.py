@@ -9,6 +9,7 @@ back to their queues (`recover_orphans`).
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -45,6 +46,7 @@ class ReliableFetch:
         self._requeue = client.register_script(lua.REQUEUE)
         self._recover = client.register_script(lua.RECOVER)
         self._release = client.register_script(lua.RELEASE)
+        self._settle = client.register_script(lua.SETTLE)
 
     def queue_order(self) -> list[str]:
         """Strict: as configured. Weighted: reshuffled per fetch, then de-duplicated (Sidekiq)."""
@@ -76,7 +78,7 @@ class ReliableFetch:
         if found:
             pair = int(found[0]) - 1
             return [UnitOfWork(order[pair], payload, inflight[pair]) for payload in found[1:]]
-        queue = order[slot % len(order)]
+        queue = self.names[slot % len(self.names)]  # fixed spread: every queue has a waiter
         flight = keys.inflight_key(self.identity, queue)
         payload = self.redis.brpoplpush(keys.queue_key(queue), flight, BLOCK_TIMEOUT_S)
         return [UnitOfWork(queue, payload, flight)] if payload is not None else []
@@ -93,6 +95,18 @@ class ReliableFetch:
             self._requeue(
                 keys=[work.inflight, keys.queue_key(work.queue), keys.QUEUES],
                 args=[work.payload, work.queue],
+            )
+        )
+
+    def settle(self, work: UnitOfWork, target: str, score: float, payload: bytes) -> bool:
+        """Moves a finished-with-error job from in-flight into `retry` or `dead` in one step;
+        False if it was no longer ours (recovered by another process meanwhile)."""
+        trim = "1" if target == keys.DEAD else "0"
+        cutoff = repr(time.time() - keys.DEAD_TIMEOUT_S)
+        return bool(
+            self._settle(
+                keys=[work.inflight, target],
+                args=["list", work.payload, repr(score), payload, trim, cutoff, keys.DEAD_MAX_JOBS],
             )
         )
 

@@ -40,12 +40,17 @@ def dump_job(job: Job) -> bytes:
 def load_job(raw: bytes | str) -> Job:
     """Parses a payload; JobFormatError when it is not valid JSON or not a JSON object."""
     try:
-        job = json.loads(raw)
+        job = json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise JobFormatError(f"invalid JSON: {exc}") from None
     if not isinstance(job, dict):
         raise JobFormatError(f"a job is a JSON object, not {type(job).__name__}")
     return job
+
+
+def _refuse_constant(name: str) -> None:
+    """NaN and Infinity are not JSON (Ruby's parser refuses them too)."""
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def build_job(

@@ -33,6 +33,10 @@ class OutageLog:
         self._down = False
         self._lock = threading.Lock()
 
+    @property
+    def down(self) -> bool:
+        return self._down
+
     def failed(self, exc: Exception, where: str) -> None:
         with self._lock:
             if self._down:

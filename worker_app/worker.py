@@ -19,9 +19,9 @@ from typing import Any
 
 import redis
 
-from worker_app import keys, lua
+from worker_app import keys
 from worker_app.classes import REGISTRY, JobContext
-from worker_app.config import WorkerConfig
+from worker_app.config import EX_CONFIG, WorkerConfig
 from worker_app.connection import connect, host_of
 from worker_app.fetch import ReliableFetch, UnitOfWork
 from worker_app.heartbeat import Heartbeat, ProcessState, new_identity
@@ -55,7 +55,6 @@ class Worker:
         self.heartbeat = Heartbeat(self.redis, self.identity, config, self.state, self.log)
         self.poller = Poller(self.redis, config.poll_interval, self.log)
         self.outage = OutageLog(self.log)
-        self._settle = self.redis.register_script(lua.SETTLE)
         self.stopping = threading.Event()  # no more fetching: TERM/INT
         self.quiet = threading.Event()  # no more fetching, stay alive: TSTP
         self.background_stop = threading.Event()
@@ -68,6 +67,13 @@ class Worker:
 
     def run(self) -> int:
         self._install_signals()
+        try:
+            self.redis.ping()
+        except redis.AuthenticationError as exc:  # wrong credentials will not fix themselves
+            self.log.error("redis_auth_failed", error=str(exc))
+            return EX_CONFIG
+        except redis.RedisError:
+            pass  # unreachable for now: the first beat keeps trying
         if not self._first_beat():
             return self._finish(time.monotonic())
         self._recover()
@@ -114,14 +120,15 @@ class Worker:
         deadline = (
             started + self.config.shutdown_timeout - min(1.0, self.config.shutdown_timeout * 0.2)
         )
-        self._release_held()
+        self._release_held(deadline)
         for thread in self.processors:
             thread.join(max(0.0, deadline - time.monotonic()))
         requeued = self._requeue_running()
-        self._release_held()
+        self._release_held(deadline)
         self.background_stop.set()
-        self.heartbeat.flush_stats()
-        self.heartbeat.clear()
+        if not self.outage.down:  # best effort: the heartbeat hash expires on its own anyway
+            self.heartbeat.flush_stats()
+            self.heartbeat.clear()
         self.log.info(
             "worker_stopped",
             identity=self.identity,
@@ -132,8 +139,12 @@ class Worker:
         return 0
 
     def _requeue_running(self) -> int:
-        """Jobs still running at the deadline go back unchanged; they may run again (at least once)."""
+        """Jobs still running at the deadline go back unchanged; they may run again (at least once).
+
+        With Redis down they stay in the in-flight list, which recovery hands back later."""
         count = 0
+        if self.outage.down:
+            return count
         for work in list(self.current.values()):
             try:
                 if self.fetcher.requeue(work):
@@ -188,8 +199,11 @@ class Worker:
             if self.stopping.is_set() or self.quiet.is_set():
                 self._until_done(lambda w=work: self.fetcher.requeue(w), "requeue")
                 continue
-            if self._perform(slot, tid, work):
-                self.acks.append(work)
+            try:
+                if self._perform(slot, tid, work):
+                    self.acks.append(work)
+            except Exception as exc:  # a bug of ours must not cost a processor thread
+                self.log.exception("processor_error", queue=work.queue, error=str(exc))
 
     def _next_work(self, slot: int, backoff: Backoff) -> UnitOfWork | None:
         """From the local buffer if a batch left some, else from Redis (carrying the acks)."""
@@ -212,13 +226,13 @@ class Worker:
         self.buffer.extend(works[1:])
         return works[0]
 
-    def _release_held(self) -> None:
+    def _release_held(self, deadline: float | None = None) -> None:
         """Quiet or stopping: acknowledge what finished, hand back what never started."""
         acks = _drain(self.acks)
         if acks:
-            self._until_done(lambda: self.fetcher.ack(acks), "ack")
+            self._until_done(lambda: self.fetcher.ack(acks), "ack", deadline)
         for work in _drain(self.buffer):
-            self._until_done(lambda w=work: self.fetcher.requeue(w), "requeue")
+            self._until_done(lambda w=work: self.fetcher.requeue(w), "requeue", deadline)
 
     def _perform(self, slot: int, tid: str, work: UnitOfWork) -> bool:
         """Runs one job; True when it succeeded and still needs its ack."""
@@ -232,7 +246,7 @@ class Worker:
         started = time.perf_counter()
         try:
             self._execute(job, work.queue)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a job calling sys.exit() is a failed job
             self.state.count(failed=True)
             self._fail(job, work, exc, started)
             return False
@@ -260,7 +274,7 @@ class Worker:
         ctx = JobContext(job, queue, self.redis, self.config.producer_url)
         job_class(ctx).perform(*args)
 
-    def _fail(self, job: Job, work: UnitOfWork, exc: Exception, started: float) -> None:
+    def _fail(self, job: Job, work: UnitOfWork, exc: BaseException, started: float) -> None:
         failure = Failure(
             _ruby_class_name(exc), str(exc), tuple(traceback.format_tb(exc.__traceback__))
         )
@@ -281,7 +295,7 @@ class Worker:
             return
         target = keys.RETRY if outcome.target == "retry" else keys.DEAD
         self._until_done(
-            lambda: self._settle_from_list(work, target, outcome.score, outcome.payload), "settle"
+            lambda: self.fetcher.settle(work, target, outcome.score, outcome.payload), "settle"
         )
 
     def _bury_malformed(self, work: UnitOfWork, reason: str) -> None:
@@ -291,27 +305,12 @@ class Worker:
             "malformed_job_dead", queue=work.queue, reason=reason, bytes=len(work.payload)
         )
         self._until_done(
-            lambda: self._settle_from_list(work, keys.DEAD, now(), work.payload), "settle"
+            lambda: self.fetcher.settle(work, keys.DEAD, now(), work.payload), "settle"
         )
 
-    def _settle_from_list(
-        self, work: UnitOfWork, target: str, score: float, payload: bytes
+    def _until_done(
+        self, action: Callable[[], object], where: str, deadline: float | None = None
     ) -> None:
-        trim = "1" if target == keys.DEAD else "0"
-        self._settle(
-            keys=[work.inflight, target],
-            args=[
-                "list",
-                work.payload,
-                repr(score),
-                payload,
-                trim,
-                repr(now() - keys.DEAD_TIMEOUT_S),
-                keys.DEAD_MAX_JOBS,
-            ],
-        )
-
-    def _until_done(self, action: Callable[[], object], where: str) -> None:
         """Retries through a Redis outage; gives up only when the process is exiting anyway
         (the job then stays in the in-flight list and is recovered: at least once)."""
         backoff = Backoff()
@@ -322,6 +321,8 @@ class Worker:
                 return
             except redis.RedisError as exc:
                 self.outage.failed(exc, where)
+                if deadline is not None and time.monotonic() > deadline:
+                    return
                 if self.background_stop.wait(backoff.next_delay()):
                     return
 
@@ -361,7 +362,7 @@ class JobArgumentsError(ValueError):
 _RUBY_NAMES = {UnknownJobClassError: "NameError", JobArgumentsError: "ArgumentError"}
 
 
-def _ruby_class_name(exc: Exception) -> str:
+def _ruby_class_name(exc: BaseException) -> str:
     return _RUBY_NAMES.get(type(exc), type(exc).__name__)
 
 

@@ -1,0 +1,160 @@
+"""The mover's server-side steps: each runs atomically, so a kill can only fall between them.
+
+A claimed batch travels as one MessagePack blob (Lua's built-in `cmsgpack`): members stay raw
+bytes, scores stay the exact strings Redis printed, list items stay in order, and the Python
+side never touches a member. Every script checks key types before its first write, because a
+script error does not roll back what it already wrote.
+"""
+
+from __future__ import annotations
+
+# Page sizes grow once the first page shows how big members are, so one call holds at most
+# `max_bytes` (plus one member) in memory, whether members are 200 bytes or 1 MB.
+_NEXT_PAGE = """
+local function next_page(limit, max_bytes, members, bytes)
+  local fit = math.floor((max_bytes - bytes) * members / bytes)
+  return math.max(1, math.min(limit - members, fit, 512))
+end
+"""
+
+# Takes up to ARGV[1] members of the sorted set KEYS[1] with score <= ARGV[2] (lowest first),
+# records them in the journal hash KEYS[2], then ZREMs them: Sidekiq's own claim primitive,
+# so a poller on OLD and the mover never both win a member. Returns {count, packed items}.
+claim_zset_lua = (
+    """
+local source = KEYS[1]
+local journal = KEYS[2]
+local limit = tonumber(ARGV[1])
+local max_score = ARGV[2]
+local max_bytes = tonumber(ARGV[3])
+local claimed_at = ARGV[4]
+"""
+    + _NEXT_PAGE
+    + """
+local found = redis.call('TYPE', source)['ok']
+if found == 'none' then return {0} end
+if found ~= 'zset' then
+  return redis.error_reply('WRONGTYPE ' .. source .. ' is a ' .. found .. ', not a zset')
+end
+if redis.call('EXISTS', journal) == 1 then
+  return redis.error_reply('BUSYKEY ' .. journal .. ' already exists')
+end
+local taken, members, bytes, page = {}, 0, 0, math.min(limit, 8)
+while members < limit and bytes < max_bytes do
+  local got = redis.call('ZRANGEBYSCORE', source, '-inf', max_score,
+                         'WITHSCORES', 'LIMIT', members, page)
+  for i = 1, #got, 2 do
+    taken[#taken + 1] = got[i]
+    taken[#taken + 1] = got[i + 1]
+    members = members + 1
+    bytes = bytes + #got[i] + #got[i + 1]
+    if bytes >= max_bytes then break end
+  end
+  if #got < 2 * page then break end
+  page = next_page(limit, max_bytes, members, bytes)
+end
+if members == 0 then return {0} end
+local packed = cmsgpack.pack(taken)
+redis.call('HSET', journal, 'source', source, 'kind', 'zset', 'count', members,
+           'items', packed, 'claimed_at', claimed_at)
+for first = 1, #taken, 512 do
+  local chunk = {}
+  for i = first, math.min(first + 511, #taken), 2 do chunk[#chunk + 1] = taken[i] end
+  redis.call('ZREM', source, unpack(chunk))
+end
+return {members, packed}
+"""
+)
+
+# Takes up to ARGV[1] items from the head of the list KEYS[1] (newest first, so appending them
+# at NEW's consuming end in this order keeps the original order), records them in the journal
+# hash KEYS[2] with the `queues` set and queue name NEW must register, then LTRIMs them off.
+# Returns {count, packed items}.
+claim_list_lua = (
+    """
+local source = KEYS[1]
+local journal = KEYS[2]
+local limit = tonumber(ARGV[1])
+local max_bytes = tonumber(ARGV[2])
+local claimed_at = ARGV[3]
+local queues = ARGV[4]
+local queue = ARGV[5]
+"""
+    + _NEXT_PAGE
+    + """
+local found = redis.call('TYPE', source)['ok']
+if found == 'none' then return {0} end
+if found ~= 'list' then
+  return redis.error_reply('WRONGTYPE ' .. source .. ' is a ' .. found .. ', not a list')
+end
+if redis.call('EXISTS', journal) == 1 then
+  return redis.error_reply('BUSYKEY ' .. journal .. ' already exists')
+end
+local taken, members, bytes, page = {}, 0, 0, math.min(limit, 8)
+while members < limit and bytes < max_bytes do
+  local got = redis.call('LRANGE', source, members, members + page - 1)
+  for i = 1, #got do
+    taken[#taken + 1] = got[i]
+    members = members + 1
+    bytes = bytes + #got[i] + 1
+    if bytes >= max_bytes then break end
+  end
+  if #got < page then break end
+  page = next_page(limit, max_bytes, members, bytes)
+end
+if members == 0 then return {0} end
+local packed = cmsgpack.pack(taken)
+redis.call('HSET', journal, 'source', source, 'kind', 'list', 'count', members,
+           'items', packed, 'claimed_at', claimed_at,
+           'queues', queues, 'queue', queue)
+redis.call('LTRIM', source, members, -1)
+return {members, packed}
+"""
+)
+
+# Applies one journalled batch to NEW unless its id is already in the applied-marker zset
+# KEYS[2]: the marker, not ZADD's set semantics, stops a replay from bringing back a job
+# NEW's poller already ran. Items go to KEYS[1] (ZADD with the original score strings, or
+# RPUSH in journal order plus SADD of the queue name to KEYS[3]). Returns the count applied,
+# 0 for a batch applied before. The marker is written last: a failed write leaves no marker.
+apply_lua = """
+local dest = KEYS[1]
+local applied = KEYS[2]
+local queues = KEYS[3]
+local batch_id = ARGV[1]
+local kind = ARGV[2]
+local items = ARGV[3]
+local queue = ARGV[4]
+local now = tonumber(ARGV[5])
+local ttl_s = tonumber(ARGV[6])
+
+if kind ~= 'zset' and kind ~= 'list' then
+  return redis.error_reply('ERR unknown journal kind ' .. kind)
+end
+local found = redis.call('TYPE', dest)['ok']
+if found ~= 'none' and found ~= kind then
+  return redis.error_reply('WRONGTYPE ' .. dest .. ' is a ' .. found .. ', not a ' .. kind)
+end
+if redis.call('ZSCORE', applied, batch_id) then return 0 end
+local list = cmsgpack.unpack(items)
+if kind == 'zset' then
+  for first = 1, #list, 512 do
+    local chunk = {}
+    for i = first, math.min(first + 511, #list), 2 do
+      chunk[#chunk + 1] = list[i + 1]
+      chunk[#chunk + 1] = list[i]
+    end
+    redis.call('ZADD', dest, unpack(chunk))
+  end
+else
+  for first = 1, #list, 256 do
+    redis.call('RPUSH', dest, unpack(list, first, math.min(first + 255, #list)))
+  end
+  redis.call('SADD', queues, queue)
+end
+redis.call('ZADD', applied, now, batch_id)
+redis.call('ZREMRANGEBYSCORE', applied, '-inf', now - ttl_s)
+redis.call('EXPIRE', applied, ttl_s)
+if kind == 'zset' then return #list / 2 end
+return #list
+"""

@@ -1,0 +1,561 @@
+"""The safe move of leftover jobs from OLD to NEW: claim on OLD, apply with a marker, ack.
+
+Every batch is first claimed into a journal hash on OLD (atomically, with the primitive OLD's
+own consumers use), then applied on NEW together with an applied-marker, then the journal is
+deleted. A mover killed at any instant leaves either untouched members or a journal; the next
+run (or a concurrent one) replays journals, and the marker turns a second apply into a no-op.
+So any number of movers may run at once: each member ends up on NEW exactly once.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from supervisor import constants as k
+from supervisor import lua
+from supervisor.backlog import queue_names, read_backlog
+from supervisor.connections import redis_errors
+from supervisor.errors import ConfigError, DataError, RedisUnavailableError, UsageError
+from supervisor.redact import redact_text, url_host
+from supervisor.settings import Settings, env_name
+
+if TYPE_CHECKING:
+    import redis
+
+DEFAULT_BATCH = 1000
+MAX_BATCH = 10_000
+KINDS = ("schedule", "retry", "dead", "queues")
+DEFAULT_ONLY = frozenset({"schedule", "retry"})
+CONNECT_TIMEOUT_S = 5.0
+COMMAND_TIMEOUT_S = 60.0  # a bounded Lua call takes milliseconds; this only catches a dead link
+WAIT_TIMEOUT_MS = 5000
+FOLLOW_INTERVAL_S = 1.0
+FOLLOW_CONFIRMATIONS = 3  # --follow ends after this many empty, idle looks at OLD in a row
+PROGRESS_EVERY_S = 1.0
+
+Progress = Callable[[str, int, int], None]  # (key label, items moved so far, items expected)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One key to empty: the same name on OLD and NEW (namespace prefix included)."""
+
+    key: str
+    label: str  # the key without MIGRATION_KEY_PREFIX, for reports
+    kind: str  # "zset" or "list"
+    queue: str = ""  # lists only: the queue name NEW's `queues` set must list
+
+
+@dataclass(frozen=True)
+class MoveReport:
+    """What one run did (or, with `dry_run`, would do): items applied to NEW per key."""
+
+    moved: dict[str, int] = field(default_factory=dict)
+    replayed_batches: int = 0  # journals found on OLD at start (a dry run only counts them)
+    skipped: tuple[str, ...] = ()  # keys left alone because they hold the wrong type
+    dry_run: bool = False
+
+    @property
+    def total(self) -> int:
+        return sum(self.moved.values())
+
+
+def run_move(
+    settings: Settings,
+    *,
+    only: frozenset[str] = DEFAULT_ONLY,
+    batch: int = DEFAULT_BATCH,
+    due_within_s: float | None = None,
+    follow: bool = False,
+    dry_run: bool = False,
+    wait_replicas: int = 0,
+    log: Any = None,
+    progress: Any = None,
+) -> MoveReport:
+    """Moves OLD's `only` keys to NEW, replaying any journal left by an earlier or parallel run.
+
+    Args:
+        only: any of `schedule`, `retry`, `dead`, `queues` (every `queue:*` list but Sidekiq
+            Pro's private `queue:sq|*` lists, which belong to live processes).
+        batch: members per claim (one Lua call); calls are also capped at 4 MiB.
+        due_within_s: move only sorted-set members due within this many seconds.
+        follow: keep moving until the keys stay empty and no job runs on OLD.
+        dry_run: count what would move; write nothing.
+        wait_replicas: WAIT for this many replicas of NEW before acking a batch on OLD.
+        log: a structlog logger for `migrate_progress` / `migrate_done` events.
+        progress: called as `progress(label, moved, expected)` after each batch; when given,
+            it replaces the `migrate_progress` events (a terminal shows a bar instead).
+
+    Raises:
+        RedisUnavailableError: NEW or OLD cannot be reached (nothing is claimed if NEW cannot).
+        ConfigError: no OLD URL, or OLD and NEW are the same server and database.
+        UsageError: an unknown `only` name or an out-of-range number.
+        DataError: NEW holds one of the keys with another type in the middle of a batch.
+    """
+    _check_options(only, batch, due_within_s, wait_replicas)
+    if settings.old_redis_url is None:
+        raise ConfigError(
+            f"{env_name('old_redis_url')}: is required by cointoss migrate;"
+            " accepted: the URL of the Redis being drained (or a path in its _FILE variable)"
+        )
+    new = connect("NEW", settings.new_redis_url)
+    old = connect("OLD", settings.old_redis_url)
+    if same_database(old, new):
+        raise ConfigError(
+            f"{env_name('old_redis_url')} and {env_name('new_redis_url')} point at the same"
+            f" Redis server and database ({url_host(settings.new_redis_url)}): nothing to move"
+        )
+    mover = Mover(
+        old,
+        new,
+        prefix=settings.key_prefix,
+        batch=batch,
+        wait_replicas=wait_replicas,
+        log=log,
+        progress=progress,
+        roles={"OLD": settings.old_redis_url, "NEW": settings.new_redis_url},
+    )
+    sources = sorted(only, key=KINDS.index)
+    if dry_run:
+        return mover.plan(sources, due_within_s)
+    return mover.run(sources, due_within_s=due_within_s, follow=follow)
+
+
+def _check_options(
+    only: Iterable[str], batch: int, due_within_s: float | None, wait_replicas: int
+) -> None:
+    unknown = sorted(set(only) - set(KINDS))
+    if unknown or not only:
+        raise UsageError(f"--only: {','.join(unknown) or 'nothing'}; accepted: {','.join(KINDS)}")
+    if not 1 <= batch <= MAX_BATCH:
+        raise UsageError(f"--batch: {batch} is out of range; accepted: 1 to {MAX_BATCH}")
+    if due_within_s is not None and not 0 <= due_within_s < float("inf"):
+        raise UsageError("--due-within: accepted: a number of seconds, 0 or more")
+    if wait_replicas < 0:
+        raise UsageError("--wait-replicas: accepted: a whole number, 0 or more")
+
+
+def connect(role: str, url: str) -> redis.Redis:
+    """A bytes client that does not retry on its own (a blind retry could claim twice) and answers."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    client = redis.Redis.from_url(
+        url,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+        socket_timeout=COMMAND_TIMEOUT_S,
+        retry=Retry(NoBackoff(), 0),
+        retry_on_timeout=False,
+    )
+    try:
+        client.ping()
+    except redis_errors() as exc:
+        raise failure(role, url, exc) from None
+    return client
+
+
+def same_database(old: redis.Redis, new: redis.Redis) -> bool:
+    """Same server (by run_id, whatever the URLs say: localhost vs 127.0.0.1) and same db."""
+    old_id, new_id = (c.info("server").get("run_id") for c in (old, new))
+    dbs = [c.connection_pool.connection_kwargs.get("db", 0) for c in (old, new)]
+    if not old_id or not new_id:  # a proxy may hide run_id: fall back to the address
+        addresses = [
+            (
+                c.connection_pool.connection_kwargs.get("host"),
+                c.connection_pool.connection_kwargs.get("port"),
+            )
+            for c in (old, new)
+        ]
+        return addresses[0] == addresses[1] and int(dbs[0]) == int(dbs[1])
+    return bool(old_id == new_id and int(dbs[0]) == int(dbs[1]))
+
+
+def failure(role: str, url: str, exc: BaseException) -> RedisUnavailableError:
+    """Names the side and the reason, never the password (redis-py messages may echo URLs)."""
+    detail = redact_text(str(exc).splitlines()[0]) if str(exc) else ""
+    reason = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return RedisUnavailableError(f"{role} Redis at {url_host(url)} failed ({reason})")
+
+
+class _Script:
+    """A Lua script loaded once; EVALSHA, reloading after a SCRIPT FLUSH or a failover."""
+
+    def __init__(self, client: redis.Redis, source: str) -> None:
+        self._client = client
+        self._source = source
+        self.sha = client.script_load(source)
+
+    def __call__(self, keys: list[str], args: list[Any], pipe: Any = None) -> Any:
+        from redis.exceptions import NoScriptError
+
+        target = pipe if pipe is not None else self._client
+        try:
+            return target.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            self.sha = self._client.script_load(self._source)
+            return target.evalsha(self.sha, len(keys), *keys, *args)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """A claimed batch, as journalled on OLD: enough to apply it on NEW from scratch."""
+
+    batch_id: str
+    source: str
+    kind: str
+    items: bytes
+    queues: str = ""
+    queue: str = ""
+
+    @property
+    def journal(self) -> str:
+        return k.MIGRATE_JOURNAL_PREFIX + self.batch_id
+
+
+class Mover:
+    """The protocol engine over two connected clients; `run` and `plan` are its two entry points."""
+
+    def __init__(
+        self,
+        old: redis.Redis,
+        new: redis.Redis,
+        *,
+        prefix: str = "",
+        batch: int = DEFAULT_BATCH,
+        max_bytes: int = k.MIGRATE_BATCH_MAX_BYTES,
+        wait_replicas: int = 0,
+        log: Any = None,
+        progress: Progress | None = None,
+        roles: dict[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._old, self._new = old, new
+        self._prefix = prefix
+        self._batch, self._max_bytes = batch, max_bytes
+        self._wait_replicas = wait_replicas
+        self._log, self._progress = log, progress
+        self._roles = roles or {"OLD": "", "NEW": ""}
+        self._clock = clock
+        with self._side("OLD"):
+            self._claim_zset = _Script(old, lua.claim_zset_lua)
+            self._claim_list = _Script(old, lua.claim_list_lua)
+        with self._side("NEW"):
+            self._apply_script = _Script(new, lua.apply_lua)
+        self._moved: Counter[str] = Counter()
+        self._expected = 0
+        self._pending_ack: str | None = None
+        self._last_event = 0.0
+
+    # --- entry points
+
+    def run(
+        self, kinds: list[str], *, due_within_s: float | None = None, follow: bool = False
+    ) -> MoveReport:
+        """Replays leftover journals, then empties every source; with `follow`, keeps at it."""
+        started = self._clock()
+        replayed = self.replay()
+        skipped: set[str] = set()
+        idle_looks = 0
+        while True:
+            sources = self.sources(kinds)
+            moved_before = sum(self._moved.values())
+            for source in sources:
+                if source.label in skipped:
+                    continue
+                if not self._movable(source):
+                    skipped.add(source.label)
+                    continue
+                self._drain(source, due_within_s)
+            if not follow:
+                break
+            quiet = sum(self._moved.values()) == moved_before and self._old_is_idle(sources)
+            idle_looks = idle_looks + 1 if quiet else 0
+            if idle_looks >= FOLLOW_CONFIRMATIONS:
+                break
+            time.sleep(FOLLOW_INTERVAL_S)
+        self.flush_ack()
+        report = MoveReport(dict(self._moved), replayed, tuple(sorted(skipped)))
+        if self._log is not None:
+            self._log.info(
+                "migrate_done",
+                moved=report.moved,
+                total=report.total,
+                replayed_batches=replayed,
+                skipped=list(report.skipped),
+                elapsed_s=round(self._clock() - started, 3),
+                dry_run=False,
+            )
+        return report
+
+    def plan(self, kinds: list[str], due_within_s: float | None = None) -> MoveReport:
+        """What `run` would move right now, from counts only: nothing is written anywhere."""
+        counts: dict[str, int] = {}
+        skipped: list[str] = []
+        with self._side("OLD"):
+            journals = list(self._journal_keys())
+        for source in self.sources(kinds):
+            if not self._movable(source):
+                skipped.append(source.label)
+                continue
+            with self._side("OLD"):
+                if source.kind == "zset":
+                    counts[source.label] = self._old.zcount(
+                        source.key, "-inf", self._max_score(due_within_s)
+                    )
+                else:
+                    counts[source.label] = self._old.llen(source.key)
+        report = MoveReport(counts, len(journals), tuple(skipped), dry_run=True)
+        if self._log is not None:
+            self._log.info(
+                "migrate_done",
+                moved=report.moved,
+                total=report.total,
+                replayed_batches=report.replayed_batches,
+                skipped=list(report.skipped),
+                dry_run=True,
+            )
+        return report
+
+    def replay(self) -> int:
+        """Applies and acks every journal on OLD: a crashed run's, or a live mover's in flight."""
+        replayed = 0
+        for journal in self._journal_keys():
+            with self._side("OLD"):
+                fields = self._old.hgetall(journal)
+            batch = _batch_from_journal(journal, fields)
+            if batch is None:
+                if fields and self._log is not None:
+                    self._log.warning("migrate_journal_unreadable", journal=journal)
+                continue
+            self._apply(batch, _label(batch.source, self._prefix))
+            with self._side("OLD"):
+                self._old.delete(journal)
+            replayed += 1
+        return replayed
+
+    def sources(self, kinds: list[str]) -> list[Source]:
+        """The keys behind `--only`; queue lists are looked up afresh on every pass."""
+        found: list[Source] = []
+        for kind in kinds:
+            if kind == "queues":
+                with self._side("OLD"):
+                    names, _complete = queue_names(self._old, self._prefix)
+                found += [
+                    Source(
+                        k.queue_key(self._prefix, name), k.QUEUE_PREFIX + name, "list", queue=name
+                    )
+                    for name in names
+                    if not name.startswith(k.PRIVATE_QUEUE_MARK)
+                ]
+            else:
+                found.append(Source(self._prefix + kind, kind, "zset"))
+        return found
+
+    # --- the protocol
+
+    def _drain(self, source: Source, due_within_s: float | None) -> None:
+        with self._side("OLD"):
+            self._expected += (
+                self._old.zcount(source.key, "-inf", self._max_score(due_within_s))
+                if source.kind == "zset"
+                else self._old.llen(source.key)
+            )
+        while True:
+            batch = self._claim(source, self._max_score(due_within_s))
+            if batch is None:
+                return  # that last claim carried the ack of the batch before it
+            self._apply(batch, source.label)
+            self._pending_ack = batch.journal
+
+    def _claim(self, source: Source, max_score: str) -> _Batch | None:
+        """One Lua call on OLD; the previous batch's ack rides in the same round trip."""
+        batch_id = uuid.uuid4().hex
+        journal = k.MIGRATE_JOURNAL_PREFIX + batch_id
+        now = repr(self._clock())
+        with self._side("OLD"):
+            pipe = self._old.pipeline(transaction=False)
+            if self._pending_ack is not None:
+                pipe.delete(self._pending_ack)
+            if source.kind == "zset":
+                keys, args = [source.key, journal], [self._batch, max_score, self._max_bytes, now]
+                self._claim_zset(keys, args, pipe)
+            else:
+                queues = self._prefix + k.QUEUES
+                keys = [source.key, journal]
+                args = [self._batch, self._max_bytes, now, queues, source.queue]
+                self._claim_list(keys, args, pipe)
+            replies = pipe.execute(raise_on_error=False)
+            self._pending_ack = None
+            *acks, reply = replies
+            if _is_noscript(reply):
+                script = self._claim_zset if source.kind == "zset" else self._claim_list
+                reply = script(keys, args)
+            for error in [*acks, reply]:
+                if isinstance(error, Exception):
+                    if str(error).startswith("WRONGTYPE"):
+                        raise DataError(f"OLD key {source.label!r} changed type: {error}")
+                    raise error
+        count = int(reply[0])
+        if count == 0:
+            return None
+        queues, queue = (
+            (self._prefix + k.QUEUES, source.queue) if source.kind == "list" else ("", "")
+        )
+        return _Batch(batch_id, source.key, source.kind, reply[1], queues, queue)
+
+    def _apply(self, batch: _Batch, label: str) -> None:
+        """Applies on NEW (and WAITs for replicas); only then may the caller ack on OLD."""
+        keys = [batch.source, k.MIGRATE_APPLIED, batch.queues or self._prefix + k.QUEUES]
+        args = [
+            batch.batch_id,
+            batch.kind,
+            batch.items,
+            batch.queue,
+            repr(self._clock()),
+            k.MIGRATE_APPLIED_TTL_S,
+        ]
+        with self._side("NEW"):
+            pipe = self._new.pipeline(transaction=False)  # WAIT must ride the same connection
+            self._apply_script(keys, args, pipe)
+            if self._wait_replicas:
+                pipe.wait(self._wait_replicas, WAIT_TIMEOUT_MS)
+            replies = pipe.execute(raise_on_error=False)
+            if _is_noscript(replies[0]):
+                replies = [self._apply_script(keys, args), *replies[1:]]
+                if self._wait_replicas:
+                    replies[1] = self._new.wait(self._wait_replicas, WAIT_TIMEOUT_MS)
+        applied = replies[0]
+        if isinstance(applied, Exception):
+            if str(applied).startswith("WRONGTYPE"):
+                raise DataError(
+                    f"NEW key {label!r} holds another type ({applied}); the claimed batch is kept"
+                    f" in {batch.journal} on OLD: fix the key on NEW and run cointoss migrate again"
+                )
+            raise failure("NEW", self._roles["NEW"], applied)
+        if self._wait_replicas and int(replies[1]) < self._wait_replicas:
+            raise RedisUnavailableError(
+                f"NEW Redis at {url_host(self._roles['NEW'])}: {replies[1]} of"
+                f" {self._wait_replicas} replicas confirmed within {WAIT_TIMEOUT_MS} ms;"
+                f" the batch stays journalled on OLD and the next run replays it"
+            )
+        self._moved[label] += int(applied)
+        self._report(label)
+
+    def flush_ack(self) -> None:
+        """Acks the last applied batch now instead of with the next claim."""
+        if self._pending_ack is not None:
+            with self._side("OLD"):
+                self._old.delete(self._pending_ack)
+            self._pending_ack = None
+
+    # --- helpers
+
+    def _movable(self, source: Source) -> bool:
+        """A key of another type on either side is left alone (and reported), never touched."""
+        with self._side("OLD"):
+            old_type = _text(self._old.type(source.key))
+        with self._side("NEW"):
+            new_type = _text(self._new.type(source.key))
+        wrong = [
+            (side, found)
+            for side, found in (("OLD", old_type), ("NEW", new_type))
+            if found not in ("none", source.kind)
+        ]
+        for side, found in wrong:
+            if self._log is not None:
+                self._log.warning(
+                    "migrate_skipped_key",
+                    side=side,
+                    key=source.label,
+                    found=found,
+                    expected=source.kind,
+                )
+        return not wrong
+
+    def _old_is_idle(self, sources: list[Source]) -> bool:
+        """Nothing left in the moved keys and no job running on OLD that could still fail into `retry`."""
+        with self._side("OLD"):
+            pipe = self._old.pipeline(transaction=False)
+            for source in sources:
+                pipe.exists(source.key)
+            if any(pipe.execute()):
+                return False
+            return read_backlog(self._old, self._prefix).busy == 0
+
+    def _journal_keys(self) -> Iterator[str]:
+        with self._side("OLD"):
+            for key in self._old.scan_iter(match=k.MIGRATE_JOURNAL_PREFIX + "*", count=1000):
+                yield _text(key)
+
+    def _max_score(self, due_within_s: float | None) -> str:
+        return "+inf" if due_within_s is None else repr(self._clock() + due_within_s)
+
+    def _report(self, label: str) -> None:
+        done = sum(self._moved.values())
+        expected = max(self._expected, done)
+        if self._progress is not None:
+            self._progress(label, done, expected)
+            return
+        now = self._clock()
+        if self._log is not None and now - self._last_event >= PROGRESS_EVERY_S:
+            self._last_event = now
+            self._log.info(
+                "migrate_progress",
+                key=label,
+                moved=done,
+                expected=expected,
+                per_key=dict(self._moved),
+            )
+
+    def _side(self, role: str) -> _SideErrors:
+        return _SideErrors(role, self._roles.get(role, ""))
+
+
+class _SideErrors:
+    """Turns a connection failure into 'which Redis, and why' (exit 69); the journal stays put."""
+
+    def __init__(self, role: str, url: str) -> None:
+        self._role, self._url = role, url
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, _tb: Any
+    ) -> None:
+        if isinstance(exc, redis_errors()):
+            raise failure(self._role, self._url, exc) from None
+
+
+def _batch_from_journal(journal: str, fields: dict[bytes, bytes]) -> _Batch | None:
+    try:
+        return _Batch(
+            batch_id=journal[len(k.MIGRATE_JOURNAL_PREFIX) :],
+            source=_text(fields[b"source"]),
+            kind=_text(fields[b"kind"]),
+            items=fields[b"items"],
+            queues=_text(fields.get(b"queues", b"")),
+            queue=_text(fields.get(b"queue", b"")),
+        )
+    except KeyError:
+        return None
+
+
+def _is_noscript(reply: Any) -> bool:
+    from redis.exceptions import NoScriptError
+
+    return isinstance(reply, NoScriptError)
+
+
+def _label(key: str, prefix: str) -> str:
+    return key[len(prefix) :] if prefix and key.startswith(prefix) else key
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
