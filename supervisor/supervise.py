@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from supervisor import signals
+from supervisor import automigrate, signals
 from supervisor.child import spawn
 from supervisor.convergence import Confirmations, drained_decision, jitter_delay
 from supervisor.decide import Decision
@@ -112,6 +112,9 @@ class Supervisor:
         self.restarts: list[float] = []
         self.confirmations = Confirmations(settings.drain_confirmations)
         self.old_watch: OldWatch | None = None
+        self.auto_migrator = (
+            automigrate.AutoMigrator(settings, log) if automigrate.available(settings) else None
+        )
         self.next_decision: Decision | None = None  # for RESTARTING; None means toss again
         self.last_exit_code = 0
         self.exit_code: int | None = None
@@ -218,8 +221,8 @@ class Supervisor:
         self.phase = Phase.RUNNING
         self.log.info("child_started", pid=pid, side=decision.side, restarts=len(self.restarts))
         self._after(Timer.STATS, self.settings.stats_interval)
-        if self._watches_old(decision):
-            self.confirmations = Confirmations(self.settings.drain_confirmations)
+        self.confirmations = Confirmations(self.settings.drain_confirmations)
+        if self._watches_old(decision) or self.auto_migrator is not None:
             self._after(Timer.DRAIN_CHECK, self.settings.drain_check_interval)
         else:
             self._stop_watching_old()
@@ -313,7 +316,10 @@ class Supervisor:
         return decision.side == "old" and self.settings.drain_checks_on
 
     def _check_old(self) -> None:
-        """One drain check; after K drained ones in a row, a jittered pause, then the move."""
+        """One look at OLD: it may start auto-migrate; for a worker on OLD it counts towards the move.
+
+        After K drained looks in a row, a jittered pause, then the worker is restarted on NEW.
+        """
         if self.worker is None or self.phase is not Phase.RUNNING:
             return
         if self.old_watch is None:
@@ -322,6 +328,11 @@ class Supervisor:
                 self.settings.old_redis_url, self.settings.key_prefix, self.log
             )
         backlog = self.old_watch.check()
+        if self.auto_migrator is not None and backlog is not None:
+            self.auto_migrator.consider(backlog)
+        if not self._watches_old(self.worker.decision):
+            self._after(Timer.DRAIN_CHECK, self.settings.drain_check_interval)
+            return
         self.confirmations = self.confirmations.observe(backlog.drained if backlog else None)
         self.log.info(
             "drain_check",
