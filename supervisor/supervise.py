@@ -28,7 +28,7 @@ from supervisor.identity import TaskIdentity
 from supervisor.logs import get_logger
 from supervisor.oldwatch import OldWatch
 from supervisor.reaper import become_subreaper, reap_all
-from supervisor.restarts import Finish, GiveUp, Restart, RestartPolicy, after_exit
+from supervisor.restarts import Finish, GiveUp, Restart, RestartPolicy, after_exit, in_window
 from supervisor.selection import choose, selected_fields
 from supervisor.settings import Settings
 from supervisor.workerstats import WorkerSampler
@@ -274,7 +274,7 @@ class Supervisor:
             )
             self.exit_code = outcome.exit_code
         elif isinstance(outcome, Restart):
-            self.restarts.append(now)
+            self.restarts = [*in_window(self.policy, self.restarts, now), now]
             self.phase = Phase.BACKOFF
             self._after(Timer.RESTART, outcome.delay_s)
             self.log.warning(
