@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import shutil
 import signal
 import statistics
@@ -32,12 +33,15 @@ sys.path.insert(0, str(REPO))
 from supervisor.embedded_redis import RedisServer  # noqa: E402
 
 MIB = 1024 * 1024
+ANSWER_TIMEOUT_S = 5.0
+# sigwaitinfo, not a handler + pause(): a signal landing just before pause() would hang it
 CHILD = r"""
 import os, signal
-signal.signal(signal.SIGUSR1, lambda *_: os.write(1, b"x"))
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
 os.write(1, b"r")
 while True:
-    signal.pause()
+    signal.sigwaitinfo({signal.SIGUSR1})
+    os.write(1, b"x")
 """
 TARGET_RSS_MIB, TARGET_CPU_PERCENT, TARGET_P99_MS = 50.0, 0.5, 20.0
 
@@ -92,6 +96,11 @@ def measure_latency(wrapped: Wrapped, count: int, target: int) -> list[float]:
     for _ in range(count):
         t0 = time.perf_counter()
         os.kill(target, signal.SIGUSR1)
+        ready, _, _ = select.select([fd], [], [], ANSWER_TIMEOUT_S)
+        if not ready:
+            raise SystemExit(
+                f"{wrapped.label}: no answer within {ANSWER_TIMEOUT_S} s (signal lost)"
+            )
         if os.read(fd, 1) != b"x":
             raise SystemExit(f"{wrapped.label}: lost the child")
         samples.append((time.perf_counter() - t0) * 1000)

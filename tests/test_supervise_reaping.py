@@ -25,20 +25,28 @@ from tests.supervise_support import (
 )
 
 ORPHANS = 5
-PID1_PREFIX = ["unshare", "--pid", "--fork", "--mount-proc"]
+PID_NAMESPACE_COMMANDS = (
+    ["unshare", "--pid", "--fork", "--mount-proc"],  # as root
+    ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc"],  # unprivileged
+)
 
 
-def pid_namespaces_allowed() -> bool:
-    try:
-        probe = subprocess.run([*PID1_PREFIX, "true"], capture_output=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return probe.returncode == 0
+def pid_namespace_prefix() -> list[str] | None:
+    """The first `unshare` form this machine allows, or None."""
+    for prefix in PID_NAMESPACE_COMMANDS:
+        try:
+            probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if probe.returncode == 0:
+            return prefix
+    return None
 
 
+PID1_PREFIX = pid_namespace_prefix() or []
 needs_pid_namespace = pytest.mark.skipif(
-    not pid_namespaces_allowed(),
-    reason="this machine refuses `unshare --pid` (needs root or userns)",
+    not PID1_PREFIX,
+    reason="this machine refuses `unshare --pid` (as root and via a user namespace)",
 )
 
 

@@ -100,9 +100,14 @@ class Supervised:
         return self.log_path.read_text(errors="replace")
 
     def close(self) -> None:
+        """Stops the supervisor the way ECS would (TERM, then KILL), so its worker goes too."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.send_signal(signal.SIGKILL)
+                self.process.wait()
         self._log.close()
 
 
