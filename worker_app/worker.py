@@ -78,7 +78,7 @@ class Worker:
             return self._finish(time.monotonic())
         self._recover()
         self.log.info(
-            "worker_started",
+            "worker_app_started",
             identity=self.identity,
             pid=os.getpid(),
             queues=list(self.config.queues.names),
@@ -130,7 +130,7 @@ class Worker:
             self.heartbeat.flush_stats()
             self.heartbeat.clear()
         self.log.info(
-            "worker_stopped",
+            "worker_app_stopped",
             identity=self.identity,
             requeued=requeued,
             seconds=round(time.monotonic() - started, 3),

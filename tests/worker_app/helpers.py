@@ -104,8 +104,8 @@ def worker(url: str, log_dir: Path, **env: str) -> Iterator[WorkerProcess]:
 
 
 def started(process: WorkerProcess) -> str:
-    """Waits for `worker_started` and returns the process identity."""
-    return str(process.wait_for("worker_started")["identity"])
+    """Waits for `worker_app_started` and returns the process identity."""
+    return str(process.wait_for("worker_app_started")["identity"])
 
 
 def enqueue_cli(

@@ -7,6 +7,8 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from supervisor.embedded_redis import RedisServer
 from tests.worker_app.helpers import started, wait_until, worker
 from worker_app import keys
@@ -35,6 +37,8 @@ def test_every_job_runs_exactly_once_and_stats_are_flushed(
     r = new_redis.client()
     assert r.llen("queue:default") == 0 and inflight_total(new_redis) == 0
     assert int(r.get("stat:processed")) == 300 and int(r.get("stat:failed") or 0) == 0
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    assert int(r.get(f"stat:processed:{today}")) == 300 and r.ttl(f"stat:processed:{today}") > 10**8
     assert identity.encode() not in r.smembers("processes")
     done = proc.named("job_done")
     assert len(done) == 300 and {line["host"] for line in done} == {f"127.0.0.1:{new_redis.port}/0"}
@@ -102,6 +106,15 @@ def test_term_puts_unfinished_jobs_back_unchanged_within_the_timeout(
         assert {json.loads(v)["payload"].encode() for v in work.values()} == originals
         assert r.hgetall(f"{identity}:workers") == work  # what Sidekiq 6.4.1's API reads
         assert 0 < r.ttl(identity) <= 60
+        beat = r.hgetall(identity)
+        assert set(beat) == {b"info", b"busy", b"beat", b"quiet", b"rss", b"rtt_us"}
+        assert int(beat[b"rss"]) > 1000 and int(beat[b"rtt_us"]) > 0 and beat[b"quiet"] == b"false"
+        info = json.loads(beat[b"info"])
+        assert (
+            info["identity"] == identity
+            and info["concurrency"] == 2
+            and info["queues"] == ["default"]
+        )
         began = time.monotonic()
         assert proc.stop(timeout=10) == 0
         assert time.monotonic() - began < 3.5
@@ -260,3 +273,26 @@ def test_malformed_redis_url_is_one_line_and_exit_78(tmp_path: Path) -> None:
         assert proc.proc.wait(30) == 78
     lines = proc.raw_log().strip().splitlines()
     assert len(lines) == 1 and "REDIS_URL" in lines[0] and "pw-url-secret" not in lines[0]
+
+
+@pytest.mark.slow
+def test_rolling_restart_of_two_workers_runs_every_job_exactly_once(
+    new_redis: RedisServer, tmp_path: Path
+) -> None:
+    """3,000 RecordJobs, two workers, one stopped with TERM mid-run and replaced: no loss, no double."""
+    jids = Client(new_redis.url).push_bulk("RecordJob", [[i] for i in range(3000)])
+    with (
+        worker(new_redis.url, tmp_path, WORKER_CONCURRENCY="4") as first,
+        worker(new_redis.url, tmp_path, WORKER_CONCURRENCY="4") as second,
+    ):
+        started(first)
+        started(second)
+        wait_until(lambda: len(ledger(new_redis)) > 500, what="a first share")
+        assert first.stop() == 0
+        with worker(new_redis.url, tmp_path, WORKER_CONCURRENCY="4") as third:
+            started(third)
+            wait_until(lambda: len(ledger(new_redis)) == 3000, timeout=120, what="all 3,000")
+            assert third.stop() == 0
+        assert second.stop() == 0
+    assert ledger(new_redis) == dict.fromkeys(jids, 1)
+    assert inflight_total(new_redis) == 0 and new_redis.client().llen("queue:default") == 0
