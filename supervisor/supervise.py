@@ -219,7 +219,7 @@ class Supervisor:
         pid = spawn(self.path, self.command, env)
         self.worker = Worker(pid, decision, self.clock(), _sampler(pid))
         self.phase = Phase.RUNNING
-        self.log.info("child_started", pid=pid, side=decision.side, restarts=len(self.restarts))
+        self.log.info("worker_started", pid=pid, side=decision.side, restarts=len(self.restarts))
         self._after(Timer.STATS, self.settings.stats_interval)
         self.confirmations = Confirmations(self.settings.drain_confirmations)
         if self._watches_old(decision) or self.auto_migrator is not None:
@@ -240,7 +240,7 @@ class Supervisor:
         code = signals.exit_code(status)
         ended_by = signals.ended_by_signal(status)
         self.log.info(
-            "child_exited",
+            "worker_exited",
             pid=self.worker.pid,
             exit_code=code,
             signal=ended_by.name if ended_by else None,
@@ -289,7 +289,7 @@ class Supervisor:
         """Asks the worker to finish (TERM, then KILL after the stop timeout) and starts the next."""
         if self.worker is None or self.phase is not Phase.RUNNING:
             return
-        self.log.info("child_restart", reason=reason, pid=self.worker.pid)
+        self.log.info("worker_restarting", reason=reason, pid=self.worker.pid)
         os.kill(self.worker.pid, signals.GRACEFUL_STOP)
         self.phase = Phase.RESTARTING
         self.next_decision = next_decision

@@ -95,7 +95,7 @@ def test_three_supervisors_move_every_scheduled_job_exactly_once(
     for sup, start_file in fleet:  # every worker ends on NEW once OLD is drained
         wait_until(lambda f=start_file: len(starts(f)) == 2, timeout=120, what="each worker on NEW")
         assert starts(start_file)[1]["choice"] == "new"
-        assert sup.events("child_restart")[0]["reason"] == "old_drained"
+        assert sup.events("worker_restarting")[0]["reason"] == "old_drained"
 
     new = new_redis.client()
     assert {m.decode(): s for m, s in new.zrange("schedule", 0, -1, withscores=True)} == schedule

@@ -70,7 +70,7 @@ def test_worker_on_old_moves_to_new_after_k_drained_checks(
     assert 0 <= confirmed["delay_s"] <= JITTER_S
     selected = sup.events("redis_selected")
     assert [(e["side"], e["reason"]) for e in selected] == [("old", "coin"), ("new", "old_drained")]
-    assert sup.events("child_restart")[0]["reason"] == "old_drained"
+    assert sup.events("worker_restarting")[0]["reason"] == "old_drained"
     sup.send(signal.SIGTERM)
     assert sup.wait() == 0
     assert len(sup.events("drain_check")) == len(all_checks)  # on NEW nothing watches OLD any more
@@ -92,7 +92,7 @@ def test_unreachable_old_never_counts_as_drained(supervised, tmp_path, redis_fac
     failed = sup.wait_event("drain_check_failed", CONFIRMATIONS + 2)
     assert all(f["error"] for f in failed)
     assert all(c["consecutive"] == 0 for c in sup.events("drain_check"))
-    assert sup.events("child_restart") == [] and len(starts(start_file)) == 1
+    assert sup.events("worker_restarting") == [] and len(starts(start_file)) == 1
 
 
 def test_stop_during_the_jitter_pause_does_not_start_a_new_life(
@@ -110,7 +110,7 @@ def test_stop_during_the_jitter_pause_does_not_start_a_new_life(
     sup.wait_event("old_drained_confirmed")
     sup.send(signal.SIGTERM)
     assert sup.wait() == 4
-    assert len(starts(start_file)) == 1 and sup.events("child_restart") == []
+    assert len(starts(start_file)) == 1 and sup.events("worker_restarting") == []
 
 
 def test_worker_on_new_never_watches_old(supervised, tmp_path, old_redis, new_redis):

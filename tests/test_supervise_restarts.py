@@ -95,7 +95,7 @@ def test_rss_limit_restarts_the_worker_gracefully(supervised, tmp_path):
     assert exceeded["max_rss_bytes"] == 40 * 1024 * 1024 < exceeded["rss_bytes"]
     wait_until(lambda: len(starts(start_file)) >= 2, what="the worker to be started again")
     assert record.read_text().split()[0] == "SIGTERM"
-    restart = sup.events("child_restart")[0]
+    restart = sup.events("worker_restarting")[0]
     assert restart["reason"] == "rss_limit"
     assert sup.events("restart_scheduled") == []  # graceful, not a crash
     sup.send(signal.SIGTERM)

@@ -112,7 +112,7 @@ def test_stop_timeout_kills_a_child_that_ignores_term_and_its_group(supervised, 
     assert sup.wait() == 137
     (timeout,) = sup.events("stop_timeout")
     assert timeout["stop_timeout_s"] == 1.0
-    (exited,) = sup.events("child_exited")
+    (exited,) = sup.events("worker_exited")
     assert exited["signal"] == "SIGKILL" and exited["runtime_s"] >= 1.0
     wait_until(lambda: not psutil.pid_exists(helper), what="the worker's helper process to be gone")
 
@@ -148,7 +148,7 @@ def test_exit_code_is_the_childs_or_128_plus_the_signal(supervised, tmp_path, sc
     """The shell's convention: the child's exit code, or 128+N when signal N ended it (never 0)."""
     sup = supervised(["sh", "-c", script], supervise_env())
     assert sup.wait() == code
-    (exited,) = sup.events("child_exited")
+    (exited,) = sup.events("worker_exited")
     assert exited["exit_code"] == code
 
 

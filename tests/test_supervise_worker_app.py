@@ -84,7 +84,7 @@ def test_supervised_worker_app_converges_to_new_and_runs_every_job_once(
     assert (first["side"], first["reason"]) == ("old", "coin")
     on_new = enqueue(new_redis.url, DURING)  # producers already write to NEW only
 
-    moved = sup.wait_event("child_restart", timeout=120)[0]
+    moved = sup.wait_event("worker_restarting", timeout=120)[0]
     assert moved["reason"] == "old_drained"
     wait_until(
         lambda: len(ledger(old_redis)) + len(ledger(new_redis)) >= BEFORE + DURING,
