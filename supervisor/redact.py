@@ -7,8 +7,10 @@ from urllib.parse import urlsplit
 
 MASK = "***"
 
-# userinfo in any scheme://user:secret@host form, and password= in a query string.
-_USERINFO = re.compile(r"""(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/\s?#"']*):[^\s"']*@""")
+# userinfo in any scheme://user:secret@host form, and password= in a query string. The secret
+# runs to the last '@' of the authority (as urllib reads it), so quotes, ':' and '@' in a raw
+# password are masked too; only whitespace, '/', '?' and '#' end an authority.
+_USERINFO = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/\s?#]*):[^/?#\s]*@")
 _QUERY_PASSWORD = re.compile(r"(?P<key>[?&;](?:password|pass|pwd)=)[^&#\s]*", re.I)
 
 
