@@ -14,6 +14,7 @@ from supervisor.errors import CommandNotExecutableError, CommandNotFoundError, U
 from supervisor.settings import FILE_SUFFIX, URL_FIELDS, Settings, env_name
 
 CHOICE_VARIABLE = "MIGRATION_CHOICE"
+_PYTHON_IGNORED_SIGNALS = ("SIGPIPE", "SIGXFSZ")
 
 
 def build_env(environ: Mapping[str, str], settings: Settings, decision: Decision) -> dict[str, str]:
@@ -49,7 +50,15 @@ def resolve_command(argv: Sequence[str], environ: Mapping[str, str]) -> str:
 
 
 def exec_worker(path: str, argv: Sequence[str], env: Mapping[str, str]) -> None:
-    """Replaces this process with the worker (same PID: ECS and Docker signal it directly)."""
+    """Replaces this process with the worker (same PID: ECS and Docker signal it directly).
+
+    Python ignores SIGPIPE and SIGXFSZ for itself, and an ignored signal survives execve: the
+    worker gets them back at their defaults, as `subprocess` does for its children.
+    """
+    import signal
+
+    for name in _PYTHON_IGNORED_SIGNALS:
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
     try:
         os.execve(path, list(argv), dict(env))
     except FileNotFoundError:
