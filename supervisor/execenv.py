@@ -27,6 +27,26 @@ def build_env(environ: Mapping[str, str], settings: Settings, decision: Decision
     return env
 
 
+def launch_environ() -> dict[str, str]:
+    """The environment this process was started with, which the worker must get unchanged.
+
+    Not `os.environ`: under a C/POSIX locale Python sets LC_CTYPE=C.UTF-8 in its own
+    environment (PEP 538), which would change, say, a Ruby worker's default encoding. Linux
+    keeps the original block in /proc/self/environ; elsewhere `os.environ` is the best we have.
+    """
+    try:
+        with open("/proc/self/environ", "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return dict(os.environ)
+    environ: dict[str, str] = {}
+    for entry in raw.split(b"\0"):
+        name, sep, value = os.fsdecode(entry).partition("=")
+        if sep and name:
+            environ.setdefault(name, value)  # the first of duplicates wins, as in os.environ
+    return environ
+
+
 def resolve_command(argv: Sequence[str], environ: Mapping[str, str]) -> str:
     """The program's path, or the shell's 127/126 before anything else happens."""
     if not argv or not argv[0]:
