@@ -12,19 +12,25 @@ if TYPE_CHECKING:
     from structlog.typing import EventDict, WrappedLogger
 
 
+# structlog.dev imports these when installed, only to pretty-print tracebacks (rich,
+# better_exceptions) or to colour a Windows console (colorama); cointoss needs none of them.
+_STRUCTLOG_EXTRAS = ("rich", "better_exceptions", "colorama")
+
+
 def _import_structlog() -> ModuleType:
-    """structlog, loaded without `rich`: structlog.dev imports rich (and pygments) when it is
-    installed, only to pretty-print tracebacks, which cointoss never logs. That is about 40% of
-    `cointoss exec`'s start-up. rich stays importable for whoever needs it later."""
-    if "rich" in sys.modules or "structlog" in sys.modules:
+    """structlog without its optional extras: rich alone is about 40% of `cointoss exec`'s
+    start-up. The extras stay importable for whoever needs them later in the process."""
+    if "structlog" in sys.modules or any(name in sys.modules for name in _STRUCTLOG_EXTRAS):
         import structlog
 
         return structlog
-    sys.modules["rich"] = None  # type: ignore[assignment]  # makes `import rich` fail fast
+    for name in _STRUCTLOG_EXTRAS:
+        sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` fail fast
     try:
         import structlog
     finally:
-        del sys.modules["rich"]
+        for name in _STRUCTLOG_EXTRAS:
+            del sys.modules[name]
     return structlog
 
 

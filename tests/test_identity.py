@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -52,31 +51,6 @@ def trickle(handler: BaseHTTPRequestHandler) -> None:
         handler.wfile.write(b" ")
         handler.wfile.flush()
         time.sleep(0.3)
-
-
-@pytest.fixture
-def metadata_server() -> Iterator[Callable[[Behaviour], str]]:
-    """Starts a metadata endpoint on a free loopback port; returns its base URI."""
-    servers: list[ThreadingHTTPServer] = []
-
-    def start(behaviour: Behaviour) -> str:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                behaviour(self)
-
-            def log_message(self, *_args: object) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/v4/abc-123"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 def timed_read(uri: str | None) -> tuple[TaskIdentity, float]:
