@@ -17,7 +17,7 @@ import trustme
 
 from supervisor import constants as k
 from supervisor.embedded_redis import RedisServer, TlsFiles
-from supervisor.errors import RedisUnavailableError
+from supervisor.errors import ConfigError, RedisUnavailableError
 from supervisor.identity import TaskIdentity
 from supervisor.logs import configure, get_logger
 from supervisor.selection import choose, rollout_id, selected_fields
@@ -373,3 +373,22 @@ def test_selected_fields_carry_every_design_field(old_redis: RedisServer) -> Non
         "pid": os.getpid(),
         "command": "bundle",
     }
+
+
+@pytest.mark.parametrize("role", ["new", "old"])
+@pytest.mark.parametrize("option", ["socket_timeout=soon", "sslmode=require", "db=x"])
+def test_url_option_redis_py_rejects_is_a_config_error(
+    old_redis: RedisServer, new_redis: RedisServer, events: Events, role: str, option: str
+) -> None:
+    """A query option redis-py refuses is exit 78 naming the variable, not an internal error."""
+    bad = f"redis://:{PASSWORD}@127.0.0.1:{new_redis.port}/0?{option}"
+    add_backlog(old_redis)
+    settings = (
+        make_settings(bad, old_redis, old_unreachable="new")
+        if role == "new"
+        else make_settings(new_redis, bad, old_unreachable="new")
+    )
+    with pytest.raises(ConfigError) as caught:
+        choose(settings, IDENTITY, events.log)
+    assert str(caught.value).startswith(f"MIGRATION_{role.upper()}_REDIS_URL: ")
+    assert PASSWORD not in str(caught.value) + events.text
