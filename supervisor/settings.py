@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import ByteSize, Field, ValidationError, field_validator
+from pydantic import ByteSize, Field, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -161,8 +161,12 @@ class Settings(BaseSettings):
 
     @field_validator("new_redis_url", "old_redis_url")
     @classmethod
-    def _url(cls, raw: str | None) -> str | None:
-        return None if raw is None or not raw.strip() else check_redis_url(raw)
+    def _url(cls, raw: str | None, info: ValidationInfo) -> str | None:
+        if raw is not None and raw.strip():
+            return check_redis_url(raw)
+        if info.field_name == "new_redis_url":  # NEW is never optional: empty is not "unset"
+            raise ValueError("is empty")
+        return None
 
     @field_validator("export_as", "producer_export_as", mode="before")
     @classmethod

@@ -169,6 +169,8 @@ def test_tls_acl_and_unix_urls_are_accepted() -> None:
         ("MIGRATION_OLD_REDIS_URL", "redis://:SeKr1t@h:6379/zero", "not a number"),
         ("MIGRATION_OLD_REDIS_URL", "redis://:SeKr1t@:6379/0", "has no host"),
         ("MIGRATION_OLD_REDIS_URL", "unix://:SeKr1t@", "no socket path"),
+        ("MIGRATION_NEW_REDIS_URL", "", "is empty"),
+        ("MIGRATION_NEW_REDIS_URL", "  ", "is empty"),
     ],
 )
 def test_bad_value_is_one_line_naming_the_variable(name: str, value: str, fragment: str) -> None:
@@ -245,17 +247,22 @@ weights = st.one_of(
 )
 
 
+def mostly(valid: list[str], invalid: list[str]) -> st.SearchStrategy[str]:
+    """Valid parts four times out of five, so whole valid URLs (and the success path) are common."""
+    return st.sampled_from(valid * (4 * max(len(invalid), 1)) + invalid * len(valid))
+
+
 @st.composite
 def urls(draw: st.DrawFn, password: str) -> str:
-    scheme = draw(st.sampled_from(["redis", "rediss", "unix", "http", "", "REDIS"]))
+    scheme = draw(mostly(["redis", "rediss"], ["unix", "http", "", "REDIS"]))
     user = draw(st.sampled_from(["", "default", "app"]))
     auth = draw(st.sampled_from(["", f"{user}:{quote(password, safe='')}@", f":{password}@"]))
-    host = draw(st.sampled_from(["127.0.0.1", "cache.example.com", "[::1]", "", "[::1", "h h"]))
-    port = draw(st.one_of(st.none(), st.integers(-1, 70_000)))
-    path = draw(st.sampled_from(["", "/0", "/15", "/x", "/run/redis.sock"]))
+    host = draw(mostly(["127.0.0.1", "cache.example.com", "[::1]"], ["", "[::1", "h h"]))
+    port = draw(st.one_of(st.none(), st.integers(1, 65535), st.integers(-1, 70_000)))
+    path = draw(mostly(["", "/0", "/15"], ["/x", "/run/redis.sock"]))
     query = draw(st.sampled_from(["", "?ssl_ca_certs=/ca.pem", f"?password={quote(password)}"]))
     netloc = host + ("" if port is None else f":{port}")
-    return f"{scheme}://{auth}{netloc}{path}{query}"
+    return draw(mostly([f"{scheme}://{auth}{netloc}{path}{query}"], ["", " ", "\n"]))
 
 
 @st.composite
