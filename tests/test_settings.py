@@ -154,6 +154,8 @@ def test_tls_acl_and_unix_urls_are_accepted() -> None:
         ("MIGRATION_SEED", "lucky", "an integer"),
         ("MIGRATION_EXPORT_AS", "REDIS URL", "not a valid environment variable name"),
         ("MIGRATION_PRODUCER_EXPORT_AS", "1ST", "not a valid environment variable name"),
+        ("MIGRATION_EXPORT_AS", "", "names no variable"),
+        ("MIGRATION_PRODUCER_EXPORT_AS", " , ", "names no variable"),
         ("MIGRATION_PREFER_NEW_WHEN_DRAINED", "perhaps", "true or false"),
         ("MIGRATION_OLD_UNREACHABLE", "ignore", "new or fail"),
         ("MIGRATION_QUEUE_LAYOUT", "resque", "sidekiq or none"),
@@ -209,14 +211,17 @@ class TestFileVariants:
         message = config_error({**BASE, "MIGRATION_NEW_REDIS_URL_FILE": str(tmp_path / "new")})
         assert message.startswith("MIGRATION_NEW_REDIS_URL_FILE: set together with")
 
-    @pytest.mark.parametrize("kind", ["missing", "directory", "binary"])
+    @pytest.mark.parametrize("kind", ["missing", "directory", "binary", "endless"])
     def test_unreadable_file_is_named(self, tmp_path: Path, kind: str) -> None:
-        """A missing, directory or non-text file names the _FILE variable, never its content."""
+        """A missing, directory, non-text or endless file names the _FILE variable, never its
+        content."""
         path = tmp_path / "secret"
         if kind == "directory":
             path.mkdir()
         elif kind == "binary":
             path.write_bytes(b"redis://:B1nary\xff\xfe@h/0")
+        elif kind == "endless":
+            path = Path("/dev/zero")
         message = config_error(
             {"MIGRATION_OLD_REDIS_URL": OLD, "MIGRATION_NEW_REDIS_URL_FILE": str(path)}
         )
