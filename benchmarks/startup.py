@@ -3,12 +3,14 @@
 Whole-process wall time, median of N runs each, the three commands interleaved so that load
 from other processes hits them alike:
 
-  exec   cointoss exec -- true          (weight 1: checks off, no Redis touched)
-  floor  python -c "import pydantic_settings, structlog"
-  bare   python -c pass
+  exec    python -m supervisor exec -- true   (weight 1: checks off, no Redis touched)
+  script  cointoss exec -- true               (a console script as pip writes it)
+  floor   python -c "import pydantic_settings, structlog"
+  bare    python -c pass
 
-cointoss runs as `python -m supervisor` from this checkout (the same code the console script
-calls; the script itself is not installed in a worktree). Target: exec <= 1.15 x floor.
+Both cointoss rows run this checkout: `python -m supervisor`, and a temporary `cointoss` script
+with the same content pip generates for the `cointoss` entry point (the package is never
+installed in a worktree). Target: exec <= 1.15 x floor.
 
     python benchmarks/startup.py [--runs 25]
 """
@@ -21,6 +23,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,10 +31,29 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 1.15
 
 
-def commands() -> dict[str, list[str]]:
+# What pip writes for `[project.scripts] cointoss = "supervisor.cli:main"`.
+CONSOLE_SCRIPT = """#!{python}
+import re
+import sys
+from supervisor.cli import main
+if __name__ == "__main__":
+    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
+    sys.exit(main())
+"""
+
+
+def console_script(directory: Path) -> str:
+    script = directory / "cointoss"
+    script.write_text(CONSOLE_SCRIPT.format(python=sys.executable))
+    script.chmod(0o755)
+    return str(script)
+
+
+def commands(script: str) -> dict[str, list[str]]:
     true = shutil.which("true") or "/bin/true"
     return {
         "exec": [sys.executable, "-m", "supervisor", "exec", "--", true],
+        "script": [script, "exec", "--", true],
         "floor": [sys.executable, "-c", "import pydantic_settings, structlog"],
         "bare": [sys.executable, "-c", "pass"],
     }
@@ -64,7 +86,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=25, help="runs per command (at least 20)")
     runs = max(parser.parse_args().runs, 20)
-    env, argvs = environment(), commands()
+    with tempfile.TemporaryDirectory(prefix="cointoss-bench-") as directory:
+        measure(runs, environment(), commands(console_script(Path(directory))))
+
+
+def measure(runs: int, env: dict[str, str], argvs: dict[str, list[str]]) -> None:
     for argv in argvs.values():  # warm the page cache and .pyc files once
         wall_time(argv, env)
     samples: dict[str, list[float]] = {name: [] for name in argvs}
@@ -74,13 +100,14 @@ def main() -> None:
     median = {name: statistics.median(values) for name, values in samples.items()}
     print(f"python {sys.version.split()[0]}, {runs} runs each, median whole-process wall time")
     for name, argv in argvs.items():
-        shown = " ".join(argv[1:]).replace(str(REPO_ROOT), ".")
+        shown = "cointoss " + " ".join(argv[1:]) if name == "script" else " ".join(argv[1:])
         print(f"  {name:<6} {median[name] * 1000:8.1f} ms   {shown}")
-    ratio = median["exec"] / median["floor"]
-    print(f"exec / floor = {ratio:.3f}  (target <= {TARGET_RATIO})")
-    print(f"exec / bare  = {median['exec'] / median['bare']:.3f}")
-    print(f"floor / bare = {median['floor'] / median['bare']:.3f}")
-    print("verdict:", "within target" if ratio <= TARGET_RATIO else "ABOVE target")
+    worst = max(median["exec"], median["script"]) / median["floor"]
+    print(f"exec   / floor = {median['exec'] / median['floor']:.3f}  (target <= {TARGET_RATIO})")
+    print(f"script / floor = {median['script'] / median['floor']:.3f}  (target <= {TARGET_RATIO})")
+    print(f"exec   / bare  = {median['exec'] / median['bare']:.3f}")
+    print(f"floor  / bare  = {median['floor'] / median['bare']:.3f}")
+    print("verdict:", "within target" if worst <= TARGET_RATIO else "ABOVE target")
 
 
 if __name__ == "__main__":
