@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from supervisor.identity import METADATA_TIMEOUT_S, TaskIdentity, read_identity
+from tests.conftest import run_cointoss
 
 # Shaped like a Fargate /task answer (Revision is a string in the real thing).
 TASK = {
@@ -115,3 +116,22 @@ def test_refused_connection_is_the_hostname() -> None:
     identity, elapsed = timed_read(f"http://127.0.0.1:{port}/v4/x")
     assert identity.task_arn == ""
     assert elapsed < START_DELAY_LIMIT_S
+
+
+def test_an_http_proxy_setting_is_not_used_for_the_metadata_endpoint(
+    metadata_server: Callable[[Behaviour], str],
+) -> None:
+    """The endpoint is task-local: an HTTP(S)_PROXY meant for the app must not swallow the
+    lookup (a fresh process, since urllib caches its proxy settings on first use)."""
+    proxy = "http://127.0.0.1:9"  # the discard port: nothing listens there
+    env = {name: proxy for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy")}
+    env |= {
+        "NO_PROXY": "",
+        "no_proxy": "",
+        "MIGRATION_NEW_REDIS_URL": "redis://127.0.0.1:1/0",
+        "MIGRATION_NEW_WEIGHT": "1",
+        "ECS_CONTAINER_METADATA_URI_V4": metadata_server(serve_json(TASK)),
+    }
+    result = run_cointoss(["exec", "--", "true"], env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stderr.splitlines()[-1])["task_arn"] == TASK["TaskARN"]
