@@ -13,11 +13,12 @@ MASK = "***"
 _USERINFO = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/\s?#]*):[^/?#\s]*@")
 _QUERY_PASSWORD = re.compile(r"(?P<key>[?&;](?:password|pass|pwd)=)[^&#\s]*", re.I)
 _LEADING_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
+_URL_DROPPED_CHARS = frozenset("\t\r\n")  # urlsplit deletes these: multi-line text stays as is
 
 
 def redact_text(text: str) -> str:
     """Masks every URL password found anywhere in `text` (log lines, error messages)."""
-    if _LEADING_URL.match(text):
+    if _LEADING_URL.match(text) and not _URL_DROPPED_CHARS.intersection(text):
         text = _mask_leading_url(text)
     text = _USERINFO.sub(lambda m: f"{m.group('head')}{m.group('user')}:{MASK}@", text)
     return _QUERY_PASSWORD.sub(lambda m: f"{m.group('key')}{MASK}", text)

@@ -38,6 +38,7 @@ MARKER = "Zq9"  # makes the secret unique in the text, so 'not in' is meaningful
         ("a redis://:x@a and rediss://:y@b", "a redis://:***@a and rediss://:***@b"),
         ("redis://:raw space@h:6379/0", "redis://:***@h:6379/0"),
         ("redis://u:p@h:1 is down", "redis://u:***@h:1 is down"),
+        ("redis://u:p@h:1/0\n\tsecond line", "redis://u:***@h:1/0\n\tsecond line"),
     ],
 )
 def test_known_shapes(text: str, expected: str) -> None:
