@@ -135,3 +135,16 @@ def test_an_http_proxy_setting_is_not_used_for_the_metadata_endpoint(
     result = run_cointoss(["exec", "--", "true"], env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stderr.splitlines()[-1])["task_arn"] == TASK["TaskARN"]
+
+
+def test_exec_goes_on_when_the_endpoint_hangs(metadata_server: Callable[[Behaviour], str]) -> None:
+    """End to end: a hung metadata endpoint leaves the task fields empty and the worker starts."""
+    env = {
+        "MIGRATION_NEW_REDIS_URL": "redis://127.0.0.1:1/0",
+        "MIGRATION_NEW_WEIGHT": "1",
+        "ECS_CONTAINER_METADATA_URI_V4": metadata_server(hang),
+    }
+    result = run_cointoss(["exec", "--", "true"], env)
+    assert result.returncode == 0, result.stderr
+    event = json.loads(result.stderr.splitlines()[-1])
+    assert (event["task_arn"], event["hostname"]) == ("", socket.gethostname())
