@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import random
 
 import pytest
 from hypothesis import given
@@ -80,14 +79,6 @@ def test_even_without_a_sequence_falls_back_to_random_and_says_so() -> None:
         "coin",
         0.1,
     )
-
-
-def test_ten_thousand_random_tosses_stay_inside_binomial_bounds() -> None:
-    """At w=0.3, 10,000 fresh OS-seeded draws land within 5 standard deviations of 3,000 on NEW."""
-    n, weight = 10_000, 0.3
-    on_new = sum(toss(weight, random_draw=random.Random().random()).side == "new" for _ in range(n))
-    sigma = math.sqrt(n * weight * (1 - weight))
-    assert abs(on_new - n * weight) < 5 * sigma
 
 
 def test_sticky_draws_are_uniform_over_many_tasks() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import signal
 import time
@@ -249,6 +250,15 @@ class TestUnreachable:
                 choose(make_settings(new, old), IDENTITY, events.log)
             elapsed = time.monotonic() - started
         assert elapsed < START_BUDGET_S
+
+
+def test_ten_thousand_starts_at_point_three_stay_inside_binomial_bounds(events: Events) -> None:
+    """10,000 unseeded starts at w=0.3 (each its own OS-seeded draw, as real starts are) put
+    within 5 standard deviations of 3,000 on NEW."""
+    n, weight = 10_000, 0.3
+    settings = make_settings("redis://n/0", "redis://o/0", new_weight=weight, queue_layout="none")
+    on_new = sum(choose(settings, IDENTITY, events.log).side == "new" for _ in range(n))
+    assert abs(on_new - n * weight) < 5 * math.sqrt(n * weight * (1 - weight))
 
 
 class TestEven:
