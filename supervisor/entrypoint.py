@@ -8,7 +8,7 @@ import os
 import sys
 
 from supervisor.decide import Decision
-from supervisor.execenv import build_env, exec_worker, resolve_command
+from supervisor.execenv import build_env, exec_worker, launch_environ, resolve_command
 from supervisor.identity import TaskIdentity, read_identity
 from supervisor.logs import get_logger
 from supervisor.redact import redact_text
@@ -24,12 +24,13 @@ def current_identity() -> TaskIdentity:
 
 def run_exec(command: list[str], settings: Settings) -> int:
     """Resolve the command first (127/126 before any Redis is touched), toss, log, exec."""
-    path = resolve_command(command, os.environ)
+    environ = launch_environ()
+    path = resolve_command(command, environ)
     identity = current_identity()
     log = get_logger()
     decision = choose(settings, identity, log)
     log.info("redis_selected", **selected_fields(settings, decision, identity, command[0]))
-    exec_worker(path, command, build_env(os.environ, settings, decision))
+    exec_worker(path, command, build_env(environ, settings, decision))
     return 0  # not reached: exec replaced this process
 
 

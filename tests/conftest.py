@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +129,28 @@ def supervised(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     yield start
     for supervisor in started:
         supervisor.close()
+
+
+@pytest.fixture
+def metadata_server() -> Iterator[Callable[[Callable[[BaseHTTPRequestHandler], None]], str]]:
+    """A local HTTP server playing ECS task metadata v4: give it a GET handler, get its URI."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(behaviour: Callable[[BaseHTTPRequestHandler], None]) -> str:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                behaviour(self)
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/v4/abc-123"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
