@@ -23,7 +23,7 @@ from supervisor.convergence import Confirmations, drained_decision, jitter_delay
 from supervisor.decide import Decision
 from supervisor.entrypoint import current_identity
 from supervisor.errors import CoinTossError
-from supervisor.execenv import build_env, resolve_command
+from supervisor.execenv import build_env, launch_environ, resolve_command
 from supervisor.identity import TaskIdentity
 from supervisor.logs import get_logger
 from supervisor.oldwatch import OldWatch
@@ -63,7 +63,7 @@ class Worker:
 
 def run(command: list[str], settings: Settings) -> int:
     """Resolve (127/126 first), block the waited signals before any thread exists, toss, supervise."""
-    path = resolve_command(command, os.environ)
+    path = resolve_command(command, launch_environ())
     signal.pthread_sigmask(signal.SIG_BLOCK, signals.WAITED)
     subreaper = become_subreaper()
     identity = current_identity()
@@ -215,7 +215,7 @@ class Supervisor:
         """Logs the choice, starts the worker on it and arms the timers that watch it."""
         fields = selected_fields(self.settings, decision, self.identity, self.command[0])
         self.log.info("redis_selected", **fields)
-        env = build_env(os.environ, self.settings, decision)
+        env = build_env(launch_environ(), self.settings, decision)
         pid = spawn(self.path, self.command, env)
         self.worker = Worker(pid, decision, self.clock(), _sampler(pid))
         self.phase = Phase.RUNNING
