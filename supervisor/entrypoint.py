@@ -7,12 +7,10 @@ import json
 import os
 import sys
 
-from supervisor.decide import Decision
 from supervisor.execenv import build_env, exec_worker, launch_environ, resolve_command
 from supervisor.identity import TaskIdentity, read_identity
 from supervisor.logs import get_logger
-from supervisor.redact import redact_text
-from supervisor.selection import choose, selected_fields
+from supervisor.selection import choose, decision_document, selected_fields
 from supervisor.settings import Settings
 
 METADATA_VARIABLE = "ECS_CONTAINER_METADATA_URI_V4"
@@ -43,14 +41,3 @@ def run_toss(_args: argparse.Namespace, settings: Settings) -> int:
     decision = choose(settings, current_identity(), get_logger(), dry_run=True)
     print(json.dumps(decision_document(decision)), file=sys.stdout)
     return 0
-
-
-def decision_document(decision: Decision) -> dict[str, object]:
-    return {
-        "side": decision.side,
-        "reason": decision.reason,
-        "weight": decision.weight,
-        "strategy": decision.strategy,
-        "draw": decision.draw,
-        "url": redact_text(decision.url),
-    }

@@ -120,10 +120,8 @@ def next_sequence(
         return None
 
 
-def selected_fields(
-    settings: Settings, decision: Decision, identity: TaskIdentity, command: str
-) -> dict[str, Any]:
-    """Every field of `redis_selected` (DESIGN, 'Structured events'); the URL goes out redacted."""
+def decision_document(decision: Decision) -> dict[str, Any]:
+    """The decision as `cointoss toss` prints it: safe to show (the URL is redacted)."""
     return {
         "side": decision.side,
         "reason": decision.reason,
@@ -131,6 +129,15 @@ def selected_fields(
         "strategy": decision.strategy,
         "draw": decision.draw,
         "url": redact_text(decision.url),
+    }
+
+
+def selected_fields(
+    settings: Settings, decision: Decision, identity: TaskIdentity, command: str
+) -> dict[str, Any]:
+    """Every field of `redis_selected` (DESIGN, 'Structured events'); the URL goes out redacted."""
+    return {
+        **decision_document(decision),
         "host": url_host(decision.url),
         "task_arn": identity.task_arn,
         "family": identity.family,
