@@ -36,6 +36,12 @@ COMMANDS: dict[str, Command] = {
     "exec": Command(
         "supervisor.entrypoint", "run_exec", "toss, log redis_selected, exec CMD", passthrough=True
     ),
+    "supervise": Command(
+        "supervisor.supervise",
+        "run",
+        "toss, then run CMD as a child: forward signals, reap, restart, move to NEW when OLD drains",
+        passthrough=True,
+    ),
     "toss": Command(
         "supervisor.entrypoint",
         "run_toss",

@@ -8,26 +8,43 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from supervisor.constants import CHECK_TIMEOUT_S
-from supervisor.errors import RedisUnavailableError
-from supervisor.redact import url_host
+from supervisor.errors import ConfigError, RedisUnavailableError
+from supervisor.redact import redact_text, url_host
 
 if TYPE_CHECKING:
     import redis
 
 
-def check_client(url: str, timeout_s: float = CHECK_TIMEOUT_S) -> redis.Redis:
-    """A client that fails fast instead of retrying: a start-up check must not hang."""
+def check_client(
+    url: str, timeout_s: float = CHECK_TIMEOUT_S, *, variable: str = "Redis URL"
+) -> redis.Redis:
+    """A client that fails fast instead of retrying: a start-up check must not hang.
+
+    redis-py rejects a bad query option (`?socket_timeout=abc`, `?sslmode=x`) only when it
+    builds a connection; one is built here, without connecting, so that becomes a one-line
+    ConfigError (78) naming `variable` instead of an internal error.
+    """
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    return redis.Redis.from_url(
-        url,
-        socket_connect_timeout=timeout_s,
-        socket_timeout=timeout_s,
-        retry=Retry(NoBackoff(), 0),
-        retry_on_timeout=False,
-    )
+    try:
+        client = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=timeout_s,
+            socket_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),
+            retry_on_timeout=False,
+        )
+        pool = client.connection_pool
+        pool.connection_class(**pool.connection_kwargs)
+    except (TypeError, ValueError) as exc:
+        problem = str(exc).rstrip(".")
+        if isinstance(exc, TypeError):  # "...__init__() got an unexpected keyword argument 'x'"
+            problem = f"has an unknown option {problem.rsplit(' ', 1)[-1]}"
+        accepted = "the query options of redis-py's Redis.from_url"
+        raise ConfigError(redact_text(f"{variable}: {problem}; accepted: {accepted}")) from None
+    return client
 
 
 def unreachable(role: str, url: str, exc: Exception) -> RedisUnavailableError:

@@ -21,6 +21,8 @@ MIGRATE_JOURNAL_PREFIX = "cointoss:migrate:journal:"  # on OLD: hash per claimed
 MIGRATE_APPLIED = "cointoss:migrate:applied"  # on NEW: zset of applied batch ids, scored by time
 MIGRATE_APPLIED_TTL_S = 14 * 24 * 3600  # a batch marker outlives any plausible resume
 MIGRATE_BATCH_MAX_BYTES = 4 * 1024 * 1024  # one claim never carries more (plus one member)
+AUTOMIGRATE_LOCK = "cointoss:automigrate:lock"  # on OLD: SET NX PX <owner>; one auto-mover
+AUTOMIGRATE_LOCK_TTL_MS = 60_000  # renewed after every batch; a dead holder frees it in a minute
 
 # --- how long a pre-exec check may hold up a worker's start
 CHECK_TIMEOUT_S = 0.9

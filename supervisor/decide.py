@@ -6,13 +6,13 @@ No Redis, no clock, no environment: every input is passed in, so a table of case
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 from enum import Enum
 from typing import Literal
 
 Side = Literal["new", "old"]
 Strategy = Literal["random", "sticky", "even"]
+_EVEN_SCALE = 10**9  # weights are exact to a billionth in the `even` split
 
 
 class OldState(Enum):
@@ -57,8 +57,18 @@ def sticky_draw(key: str, salt: str) -> float:
 
 
 def even_goes_new(sequence: int, weight: float) -> bool:
-    """Task k (from 1) goes NEW iff floor(k*w) > floor((k-1)*w): any N in a row split exactly."""
-    return math.floor(sequence * weight) > math.floor((sequence - 1) * weight)
+    """Task k (from 1) goes NEW iff round(k*w) > round((k-1)*w): the first N split exactly
+    round(N*w) / rest (DESIGN), and any N in a row within one of N*w.
+
+    Integer arithmetic on the weight in billionths, rounding half up: `k * 0.29` in floats is
+    28.999... at k=100, which would put one task too few on NEW.
+    """
+    scaled = round(weight * _EVEN_SCALE)
+
+    def rounded(k: int) -> int:
+        return (2 * k * scaled + _EVEN_SCALE) // (2 * _EVEN_SCALE)
+
+    return rounded(sequence) > rounded(sequence - 1)
 
 
 def decide(

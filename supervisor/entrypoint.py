@@ -7,12 +7,10 @@ import json
 import os
 import sys
 
-from supervisor.decide import Decision
-from supervisor.execenv import build_env, exec_worker, resolve_command
+from supervisor.execenv import build_env, exec_worker, launch_environ, resolve_command
 from supervisor.identity import TaskIdentity, read_identity
 from supervisor.logs import get_logger
-from supervisor.redact import redact_text
-from supervisor.selection import choose, selected_fields
+from supervisor.selection import choose, decision_document, selected_fields
 from supervisor.settings import Settings
 
 METADATA_VARIABLE = "ECS_CONTAINER_METADATA_URI_V4"
@@ -24,12 +22,13 @@ def current_identity() -> TaskIdentity:
 
 def run_exec(command: list[str], settings: Settings) -> int:
     """Resolve the command first (127/126 before any Redis is touched), toss, log, exec."""
-    path = resolve_command(command, os.environ)
+    environ = launch_environ()
+    path = resolve_command(command, environ)
     identity = current_identity()
     log = get_logger()
     decision = choose(settings, identity, log)
     log.info("redis_selected", **selected_fields(settings, decision, identity, command[0]))
-    exec_worker(path, command, build_env(os.environ, settings, decision))
+    exec_worker(path, command, build_env(environ, settings, decision))
     return 0  # not reached: exec replaced this process
 
 
@@ -42,14 +41,3 @@ def run_toss(_args: argparse.Namespace, settings: Settings) -> int:
     decision = choose(settings, current_identity(), get_logger(), dry_run=True)
     print(json.dumps(decision_document(decision)), file=sys.stdout)
     return 0
-
-
-def decision_document(decision: Decision) -> dict[str, object]:
-    return {
-        "side": decision.side,
-        "reason": decision.reason,
-        "weight": decision.weight,
-        "strategy": decision.strategy,
-        "draw": decision.draw,
-        "url": redact_text(decision.url),
-    }

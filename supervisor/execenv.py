@@ -14,6 +14,7 @@ from supervisor.errors import CommandNotExecutableError, CommandNotFoundError, U
 from supervisor.settings import FILE_SUFFIX, URL_FIELDS, Settings, env_name
 
 CHOICE_VARIABLE = "MIGRATION_CHOICE"
+_PYTHON_IGNORED_SIGNALS = ("SIGPIPE", "SIGXFSZ")
 
 
 def build_env(environ: Mapping[str, str], settings: Settings, decision: Decision) -> dict[str, str]:
@@ -24,6 +25,26 @@ def build_env(environ: Mapping[str, str], settings: Settings, decision: Decision
     env.update(dict.fromkeys(settings.export_as, decision.url))
     env[CHOICE_VARIABLE] = decision.side
     return env
+
+
+def launch_environ() -> dict[str, str]:
+    """The environment this process was started with, which the worker must get unchanged.
+
+    Not `os.environ`: under a C/POSIX locale Python sets LC_CTYPE=C.UTF-8 in its own
+    environment (PEP 538), which would change, say, a Ruby worker's default encoding. Linux
+    keeps the original block in /proc/self/environ; elsewhere `os.environ` is the best we have.
+    """
+    try:
+        with open("/proc/self/environ", "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return dict(os.environ)
+    environ: dict[str, str] = {}
+    for entry in raw.split(b"\0"):
+        name, sep, value = os.fsdecode(entry).partition("=")
+        if sep and name:
+            environ.setdefault(name, value)  # the first of duplicates wins, as in os.environ
+    return environ
 
 
 def resolve_command(argv: Sequence[str], environ: Mapping[str, str]) -> str:
@@ -49,7 +70,15 @@ def resolve_command(argv: Sequence[str], environ: Mapping[str, str]) -> str:
 
 
 def exec_worker(path: str, argv: Sequence[str], env: Mapping[str, str]) -> None:
-    """Replaces this process with the worker (same PID: ECS and Docker signal it directly)."""
+    """Replaces this process with the worker (same PID: ECS and Docker signal it directly).
+
+    Python ignores SIGPIPE and SIGXFSZ for itself, and an ignored signal survives execve: the
+    worker gets them back at their defaults, as `subprocess` does for its children.
+    """
+    import signal
+
+    for name in _PYTHON_IGNORED_SIGNALS:
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
     try:
         os.execve(path, list(argv), dict(env))
     except FileNotFoundError:

@@ -58,10 +58,13 @@ def _fetch_task_metadata(url: str) -> dict[str, Any]:
     result: dict[str, Any] = {}
 
     def fetch() -> None:
-        from urllib.request import urlopen
+        from urllib.request import ProxyHandler, build_opener
 
+        # The endpoint is task-local (169.254.170.2): an HTTP(S)_PROXY set for the app must
+        # not route it away, which plain urlopen would do.
+        opener = build_opener(ProxyHandler({}))
         try:
-            with urlopen(url, timeout=METADATA_TIMEOUT_S) as response:
+            with opener.open(url, timeout=METADATA_TIMEOUT_S) as response:
                 document = json.loads(response.read(1 << 20))
             if isinstance(document, dict):
                 result.update(document)

@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, Literal, TextIO
-
-import structlog
-from structlog.typing import EventDict, WrappedLogger
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from supervisor.redact import redact_text
+
+if TYPE_CHECKING:
+    from structlog.typing import EventDict, WrappedLogger
+
+
+# structlog.dev imports these when installed, only to pretty-print tracebacks (rich,
+# better_exceptions) or to colour a Windows console (colorama); cointoss needs none of them.
+_STRUCTLOG_EXTRAS = ("rich", "better_exceptions", "colorama")
+
+
+def _import_structlog() -> ModuleType:
+    """structlog without its optional extras: rich alone is about 40% of `cointoss exec`'s
+    start-up. The extras stay importable for whoever needs them later in the process."""
+    if "structlog" in sys.modules or any(name in sys.modules for name in _STRUCTLOG_EXTRAS):
+        import structlog
+
+        return structlog
+    for name in _STRUCTLOG_EXTRAS:
+        sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` fail fast
+    try:
+        import structlog
+    finally:
+        for name in _STRUCTLOG_EXTRAS:
+            del sys.modules[name]
+    return structlog
+
+
+structlog = _import_structlog()
 
 LogFormat = Literal["auto", "json", "console"]
 

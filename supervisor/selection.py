@@ -14,7 +14,7 @@ from supervisor import constants as k
 from supervisor.decide import Coin, Decision, OldState, decide, sticky_draw
 from supervisor.identity import TaskIdentity
 from supervisor.redact import redact_text, url_host
-from supervisor.settings import Settings
+from supervisor.settings import Settings, env_name
 
 STICKY_SALT = "cointoss"
 
@@ -61,7 +61,7 @@ def observe(settings: Settings, log: Any) -> OldState:
     assert settings.old_redis_url is not None  # settings guarantee it below weight 1
     old_url = settings.old_redis_url
     try:
-        old = check_client(old_url)
+        old = check_client(old_url, variable=env_name("old_redis_url"))
         if settings.prefer_new_when_drained:
             backlog = read_backlog(old, settings.key_prefix)
             state = OldState.DRAINED if backlog.drained else OldState.BACKLOG
@@ -80,7 +80,7 @@ def observe(settings: Settings, log: Any) -> OldState:
         )
         state = OldState.UNREACHABLE
     try:
-        check_client(settings.new_redis_url).ping()
+        check_client(settings.new_redis_url, variable=env_name("new_redis_url")).ping()
     except redis_errors() as exc:
         raise unreachable("NEW", settings.new_redis_url, exc) from None
     return state
@@ -102,7 +102,7 @@ def next_sequence(
 
     key = k.ROLLOUT_SEQUENCE.format(rollout=rollout_id(settings, identity))
     try:
-        client = check_client(settings.new_redis_url)
+        client = check_client(settings.new_redis_url, variable=env_name("new_redis_url"))
         if peek:
             return int(client.get(key) or 0) + 1
         pipe = client.pipeline(transaction=True)
@@ -120,10 +120,8 @@ def next_sequence(
         return None
 
 
-def selected_fields(
-    settings: Settings, decision: Decision, identity: TaskIdentity, command: str
-) -> dict[str, Any]:
-    """Every field of `redis_selected` (DESIGN, 'Structured events'); the URL goes out redacted."""
+def decision_document(decision: Decision) -> dict[str, Any]:
+    """The decision as `cointoss toss` prints it: safe to show (the URL is redacted)."""
     return {
         "side": decision.side,
         "reason": decision.reason,
@@ -131,6 +129,15 @@ def selected_fields(
         "strategy": decision.strategy,
         "draw": decision.draw,
         "url": redact_text(decision.url),
+    }
+
+
+def selected_fields(
+    settings: Settings, decision: Decision, identity: TaskIdentity, command: str
+) -> dict[str, Any]:
+    """Every field of `redis_selected` (DESIGN, 'Structured events'); the URL goes out redacted."""
+    return {
+        **decision_document(decision),
         "host": url_host(decision.url),
         "task_arn": identity.task_arn,
         "family": identity.family,

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import ByteSize, Field, ValidationError, field_validator
+from pydantic import ByteSize, Field, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -29,6 +29,7 @@ URL_FIELDS = ("new_redis_url", "old_redis_url")
 FILE_SUFFIX = "_FILE"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _URL_SCHEMES = ("redis", "rediss", "unix")
+_SECRET_FILE_MAX_CHARS = 64 * 1024
 
 
 def env_name(field: str) -> str:
@@ -83,6 +84,8 @@ def _split_names(raw: object) -> list[str]:
     names = [n.strip() for n in str(raw).split(",") if n.strip()] if isinstance(raw, str) else raw
     if not isinstance(names, list):
         raise ValueError("is not a comma-separated list of names")
+    if not names:  # a worker without its URL variable would quietly use its default Redis
+        raise ValueError("names no variable")
     for name in names:
         if not _ENV_NAME.match(str(name)):
             raise ValueError(f"{name!r} is not a valid environment variable name")
@@ -116,11 +119,13 @@ class _FileVariableSource(EnvSettingsSource):
 def _read_secret_file(variable: str, path: str) -> str:
     try:
         with open(path, encoding="utf-8") as handle:
-            content = handle.read()
+            content = handle.read(_SECRET_FILE_MAX_CHARS + 1)
     except OSError as exc:
         raise ConfigError(f"{variable}: cannot read the file ({exc.strerror})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{variable}: the file is not UTF-8 text") from None
+    if len(content) > _SECRET_FILE_MAX_CHARS:  # e.g. /dev/zero by mistake: never read forever
+        raise ConfigError(f"{variable}: the file is longer than a URL can be")
     return content.removesuffix("\n")
 
 
@@ -152,6 +157,7 @@ class Settings(BaseSettings):
     max_rss: ByteSize | None = None
     drain_check_interval: float = Field(default=30.0, gt=0)
     drain_confirmations: int = Field(default=3, ge=1)
+    drain_jitter: float = Field(default=30.0, ge=0)
     auto_migrate: bool = False
 
     @field_validator("new_weight", mode="before")
@@ -161,8 +167,12 @@ class Settings(BaseSettings):
 
     @field_validator("new_redis_url", "old_redis_url")
     @classmethod
-    def _url(cls, raw: str | None) -> str | None:
-        return None if raw is None or not raw.strip() else check_redis_url(raw)
+    def _url(cls, raw: str | None, info: ValidationInfo) -> str | None:
+        if raw is not None and raw.strip():
+            return check_redis_url(raw)
+        if info.field_name == "new_redis_url":  # NEW is never optional: empty is not "unset"
+            raise ValueError("is empty")
+        return None
 
     @field_validator("export_as", "producer_export_as", mode="before")
     @classmethod
@@ -210,6 +220,7 @@ _ACCEPTED = {
     "restart_window": "a number of seconds above 0",
     "stats_interval": "a number of seconds above 0",
     "drain_check_interval": "a number of seconds above 0",
+    "drain_jitter": "a number of seconds, 0 or more",
     "max_restarts": "a whole number, 0 or more",
     "drain_confirmations": "a whole number, 1 or more",
 }

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -109,3 +112,45 @@ def cointoss_on_path(tmp_path: Path) -> dict[str, str]:
     env = child_env()
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+@pytest.fixture
+def supervised(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Starts real `cointoss supervise` processes (see tests/supervise_support); all killed at the end."""
+    from tests.supervise_support import Supervised
+
+    started: list[Supervised] = []
+
+    def start(command: Sequence[str], env: Mapping[str, str], **options: Any) -> Supervised:
+        supervisor = Supervised(command, env, tmp_path, **options)
+        started.append(supervisor)
+        return supervisor
+
+    yield start
+    for supervisor in started:
+        supervisor.close()
+
+
+@pytest.fixture
+def metadata_server() -> Iterator[Callable[[Callable[[BaseHTTPRequestHandler], None]], str]]:
+    """A local HTTP server playing ECS task metadata v4: give it a GET handler, get its URI."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(behaviour: Callable[[BaseHTTPRequestHandler], None]) -> str:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                behaviour(self)
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/v4/abc-123"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

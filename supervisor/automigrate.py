@@ -1,0 +1,113 @@
+"""Auto-migrate: when OLD holds nothing but scheduled/retry jobs, one supervisor moves them to NEW.
+
+Workers on OLD never see OLD drained while `schedule`/`retry` hold jobs due days ahead, so the
+fleet would never converge by itself. With MIGRATION_AUTO_MIGRATE=true the supervisor runs the
+same mover as `cointoss migrate` (crash-safe, exactly once) in a background thread, so that the
+main loop keeps forwarding signals; a lock with expiry on OLD lets one supervisor at a time do it.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from supervisor import constants as k
+from supervisor.backlog import Backlog
+from supervisor.errors import CoinTossError
+from supervisor.lease import Lease, owner_token
+from supervisor.redact import redact_text
+from supervisor.settings import Settings
+
+MOVED_KINDS = frozenset({"schedule", "retry"})
+
+
+class LeaseLost(Exception):
+    """The lock expired under us (a stalled mover): stop between batches; the mover resumes safely."""
+
+
+def wanted(backlog: Backlog) -> bool:
+    """Only scheduled/retry work is left on OLD: its queues are empty (in-flight lists included)."""
+    return backlog.complete and backlog.queued == 0 and backlog.schedule + backlog.retry > 0
+
+
+def available(settings: Settings) -> bool:
+    """On when asked for and OLD's Sidekiq layout can be read."""
+    return (
+        settings.auto_migrate
+        and settings.old_redis_url is not None
+        and settings.queue_layout == "sidekiq"
+    )
+
+
+class AutoMigrator:
+    """Starts at most one mover thread per supervisor, and only while it holds OLD's lock."""
+
+    def __init__(self, settings: Settings, log: Any) -> None:
+        self.settings = settings
+        self.log = log
+        self.owner = owner_token()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def consider(self, backlog: Backlog) -> None:
+        """Called with each look at OLD; starts a move when one is wanted and none runs here."""
+        if self.running or not wanted(backlog):
+            return
+        # signals stay blocked in this thread too: it inherits the main thread's mask
+        self._thread = threading.Thread(target=self._move, name="cointoss-automigrate", daemon=True)
+        self._thread.start()
+
+    def _move(self) -> None:
+        from supervisor.connections import check_client, redis_errors
+        from supervisor.mover import run_move
+
+        assert self.settings.old_redis_url is not None
+        lease: Lease | None = None
+        try:
+            lease = Lease(
+                check_client(self.settings.old_redis_url),
+                k.AUTOMIGRATE_LOCK,
+                k.AUTOMIGRATE_LOCK_TTL_MS,
+                self.owner,
+            )
+            if not lease.acquire():
+                self.log.info("auto_migrate_skipped", reason="lock_held_elsewhere")
+                lease = None
+                return
+            self.log.info("auto_migrate_started", owner=self.owner, only=sorted(MOVED_KINDS))
+            report = run_move(
+                self.settings, only=MOVED_KINDS, log=self.log, progress=self._renewer(lease)
+            )
+            self.log.info(
+                "auto_migrate_done", owner=self.owner, moved=report.moved, total=report.total
+            )
+        except LeaseLost:
+            self.log.warning("auto_migrate_lock_lost", owner=self.owner)
+            lease = None
+        except (CoinTossError, *redis_errors()) as exc:
+            self.log.error(
+                "auto_migrate_failed", error=type(exc).__name__, detail=redact_text(str(exc))
+            )
+        finally:
+            if lease is not None:
+                _release(lease)
+
+    def _renewer(self, lease: Lease) -> Any:
+        def renew(_label: str, _moved: int, _expected: int) -> None:
+            if not lease.renew():
+                raise LeaseLost
+
+        return renew
+
+
+def _release(lease: Lease) -> None:
+    """Best effort: a release that fails leaves the lock to expire on its own."""
+    from supervisor.connections import redis_errors
+
+    try:
+        lease.release()
+    except redis_errors():
+        return

@@ -1,0 +1,61 @@
+"""Which signals the supervisor passes on, which ones mean "stop", and how a wait status becomes an exit code.
+
+Pure data and arithmetic: the loop in `supervise.py` does the blocking, waiting and sending.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+# Every catchable signal an operator, ECS or a terminal sends to a worker. SIGCHLD is ours
+# (reaping); SIGKILL/SIGSTOP cannot be caught; synchronous faults (SEGV, BUS...) are our own.
+FORWARDED: tuple[signal.Signals, ...] = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGHUP,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGTSTP,  # Sidekiq: quiet (stop fetching)
+    signal.SIGTTIN,  # Sidekiq: dump thread backtraces
+    signal.SIGTTOU,
+    signal.SIGWINCH,
+    signal.SIGCONT,
+)
+
+# Asking the container to end: forward it, wait up to MIGRATION_STOP_TIMEOUT, then KILL.
+# QUIT is included because it too asks for termination (with a core dump by default).
+STOP_REQUESTS: frozenset[signal.Signals] = frozenset(
+    {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
+)
+
+# What the main loop waits for; all of them stay blocked in the supervisor so that none of
+# them ever runs a default action here (TSTP/TTIN/TTOU would stop us, TERM would kill us).
+WAITED: frozenset[signal.Signals] = frozenset({*FORWARDED, signal.SIGCHLD})
+
+# How the supervisor asks its child to finish when it decides to restart it.
+GRACEFUL_STOP = signal.SIGTERM
+
+SIGNAL_EXIT_BASE = 128
+
+
+def exit_code(wait_status: int) -> int:
+    """The shell's convention: the child's code, or 128+N when signal N ended it (never 0)."""
+    code = os.waitstatus_to_exitcode(wait_status)
+    return SIGNAL_EXIT_BASE - code if code < 0 else code
+
+
+def ended_by_signal(wait_status: int) -> signal.Signals | None:
+    """The signal that ended the child, or None when it exited by itself."""
+    if os.WIFSIGNALED(wait_status):
+        return signal.Signals(os.WTERMSIG(wait_status))
+    return None
+
+
+def name(signum: int) -> str:
+    """`SIGTERM` rather than 15 in events."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return str(signum)

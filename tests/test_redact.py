@@ -1,0 +1,80 @@
+"""Passwords in Redis URLs are masked wherever a URL can appear in text."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from supervisor.redact import MASK, redact_text, url_host
+
+# RFC 3986 lets a password hold unreserved and sub-delim characters, ':' and '%xx' escapes
+# unencoded; urllib (hence redis-py) also takes a raw '@' (the userinfo ends at the last '@').
+RAW_PASSWORD_CHARS = (
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@"
+)
+MARKER = "Zq9"  # makes the secret unique in the text, so 'not in' is meaningful
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("redis://:s3cret@h:6379/0", "redis://:***@h:6379/0"),
+        (
+            "rediss://app:s3cret@h:6380/1?ssl_ca_certs=/ca.pem",
+            "rediss://app:***@h:6380/1?ssl_ca_certs=/ca.pem",
+        ),
+        ("unix://:s3cret@/run/redis.sock?db=0", "unix://:***@/run/redis.sock?db=0"),
+        ("unix:///run/redis.sock?db=0&password=s3cret", "unix:///run/redis.sock?db=0&password=***"),
+        ("redis://h:6379/0?Password=s3cret&x=1", "redis://h:6379/0?Password=***&x=1"),
+        ("redis://h:6379/0", "redis://h:6379/0"),
+        ("redis://user@h:6379", "redis://user@h:6379"),
+        (
+            "Error connecting to redis://u:s3cret@h:1. refused.",
+            "Error connecting to redis://u:***@h:1. refused.",
+        ),
+        ("a redis://:x@a and rediss://:y@b", "a redis://:***@a and rediss://:***@b"),
+        ("redis://:raw space@h:6379/0", "redis://:***@h:6379/0"),
+        ("redis://u:p@h:1 is down", "redis://u:***@h:1 is down"),
+        ("redis://u:p@h:1/0\n\tsecond line", "redis://u:***@h:1/0\n\tsecond line"),
+    ],
+)
+def test_known_shapes(text: str, expected: str) -> None:
+    """Userinfo passwords and password= query values are masked; everything else is kept."""
+    assert redact_text(text) == expected
+
+
+@given(
+    user=st.text(alphabet="abcdefghijklmnopqrstuvwxyz_-.", max_size=10),
+    secret=st.text(alphabet=RAW_PASSWORD_CHARS, min_size=1, max_size=30),
+    context=st.sampled_from(["{}", "'{}'", '"{}"', "url={} next", "('{}', 'other@x')", "{}\n{}"]),
+    scheme=st.sampled_from(["redis", "rediss", "unix"]),
+)
+def test_raw_password_never_survives(user: str, secret: str, context: str, scheme: str) -> None:
+    """Any password a URL may legally carry unencoded is masked, whatever text surrounds it."""
+    password = MARKER + secret
+    url = f"{scheme}://{user}:{password}@127.0.0.1:6379/0"
+    redacted = redact_text(context.format(url, url))
+    assert password not in redacted
+    assert f"{scheme}://{user}:{MASK}@" in redacted
+
+
+@given(secret=st.text(min_size=1, max_size=30))
+def test_encoded_password_never_survives(secret: str) -> None:
+    """Any password at all, percent-encoded as URLs require, is masked in userinfo and query."""
+    password = quote(MARKER + secret, safe="")
+    for url in (
+        f"redis://default:{password}@h:6379/0",
+        f"redis://h:6379/0?password={password}",
+    ):
+        assert password not in redact_text(f"failed: {url} (timeout)")
+
+
+def test_url_host_never_carries_userinfo() -> None:
+    """The `host` field is host:port only, and empty for what cannot be parsed."""
+    assert url_host("rediss://u:pw@cache.example.com:6380/0") == "cache.example.com:6380"
+    assert url_host("redis://:pw@10.0.0.5/0") == "10.0.0.5"
+    assert url_host("redis://h:99999999") == ""
+    assert url_host("unix:///run/redis.sock") == ""
