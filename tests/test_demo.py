@@ -144,7 +144,7 @@ def test_supervise_mode_loses_nothing(tmp_path: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     events = (out / "events.jsonl").read_text()
     assert summary["mode"] == "supervise"
-    assert '"child_started"' in events  # the supervisor ran the workers as its children
+    assert '"worker_started"' in events  # the supervisor ran the workers as its children
 
 
 class TestRefusals:
