@@ -113,7 +113,7 @@ class TestShortRun:
         assert rows[-1]["observed"]["new"] == rows[-1]["tasks"] >= 4
 
     def test_even_splits_exactly(self, short_run: Any) -> None:
-        """Tasks that `even` placed (task k of a revision) split exactly floor(k*w) to NEW."""
+        """Tasks that `even` placed in a revision split exactly: round(N*w) of N go to NEW."""
         _, out, _old, _new = short_run
         events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
         by_revision: dict[str, list[str]] = {}
