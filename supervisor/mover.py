@@ -282,16 +282,7 @@ class Mover:
             time.sleep(FOLLOW_INTERVAL_S)
         self.flush_ack()
         report = MoveReport(dict(self._moved), replayed, tuple(sorted(skipped)))
-        if self._log is not None:
-            self._log.info(
-                "migrate_done",
-                moved=report.moved,
-                total=report.total,
-                replayed_batches=replayed,
-                skipped=list(report.skipped),
-                elapsed_s=round(self._clock() - started, 3),
-                dry_run=False,
-            )
+        self._done(report, elapsed_s=round(self._clock() - started, 3))
         return report
 
     def plan(self, kinds: list[str], due_within_s: float | None = None) -> MoveReport:
@@ -312,15 +303,7 @@ class Mover:
                 else:
                     counts[source.label] = self._old.llen(source.key)
         report = MoveReport(counts, len(journals), tuple(skipped), dry_run=True)
-        if self._log is not None:
-            self._log.info(
-                "migrate_done",
-                moved=report.moved,
-                total=report.total,
-                replayed_batches=report.replayed_batches,
-                skipped=list(report.skipped),
-                dry_run=True,
-            )
+        self._done(report)
         return report
 
     def replay(self) -> int:
@@ -541,6 +524,18 @@ class Mover:
                 moved=done,
                 expected=expected,
                 per_key=dict(self._moved),
+            )
+
+    def _done(self, report: MoveReport, **extra: Any) -> None:
+        if self._log is not None:
+            self._log.info(
+                "migrate_done",
+                moved=report.moved,
+                total=report.total,
+                replayed_batches=report.replayed_batches,
+                skipped=list(report.skipped),
+                dry_run=report.dry_run,
+                **extra,
             )
 
     def _side(self, role: str) -> _SideErrors:
