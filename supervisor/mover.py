@@ -106,7 +106,8 @@ def run_move(
         )
     new = connect("NEW", settings.new_redis_url)
     old = connect("OLD", settings.old_redis_url)
-    if same_database(old, new):
+    old_url, new_url = settings.old_redis_url, settings.new_redis_url
+    if server_identity("OLD", old_url, old) == server_identity("NEW", new_url, new):
         raise ConfigError(
             f"{env_name('old_redis_url')} and {env_name('new_redis_url')} point at the same"
             f" Redis server and database ({url_host(settings.new_redis_url)}): nothing to move"
@@ -161,20 +162,20 @@ def connect(role: str, url: str) -> redis.Redis:
     return client
 
 
-def same_database(old: redis.Redis, new: redis.Redis) -> bool:
-    """Same server (by run_id, whatever the URLs say: localhost vs 127.0.0.1) and same db."""
-    old_id, new_id = (c.info("server").get("run_id") for c in (old, new))
-    dbs = [c.connection_pool.connection_kwargs.get("db", 0) for c in (old, new)]
-    if not old_id or not new_id:  # a proxy may hide run_id: fall back to the address
-        addresses = [
-            (
-                c.connection_pool.connection_kwargs.get("host"),
-                c.connection_pool.connection_kwargs.get("port"),
-            )
-            for c in (old, new)
-        ]
-        return addresses[0] == addresses[1] and int(dbs[0]) == int(dbs[1])
-    return bool(old_id == new_id and int(dbs[0]) == int(dbs[1]))
+def server_identity(role: str, url: str, client: redis.Redis) -> tuple[str, int]:
+    """Which server and database a client reaches: by run_id when the server tells it (so
+    `localhost` and `127.0.0.1` are one server), else by address (a proxy may hide run_id)."""
+    kwargs = client.connection_pool.connection_kwargs
+    try:
+        run_id = client.info("server").get("run_id")
+    except redis_errors() as exc:
+        raise failure(role, url, exc) from None
+    where = (
+        str(run_id)
+        if run_id
+        else f"{kwargs.get('host')}:{kwargs.get('port')}{kwargs.get('path', '')}"
+    )
+    return where, int(kwargs.get("db") or 0)
 
 
 def failure(role: str, url: str, exc: BaseException) -> RedisUnavailableError:
