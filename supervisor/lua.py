@@ -44,8 +44,8 @@ while members < limit and bytes < max_bytes do
   local got = redis.call('ZRANGEBYSCORE', source, '-inf', max_score,
                          'WITHSCORES', 'LIMIT', members, page)
   for i = 1, #got, 2 do
-    taken[#taken + 1] = got[i]
-    taken[#taken + 1] = got[i + 1]
+    taken[2 * members + 1] = got[i + 1]  -- score first: the order ZADD takes on NEW
+    taken[2 * members + 2] = got[i]
     members = members + 1
     bytes = bytes + #got[i] + #got[i + 1]
     if bytes >= max_bytes then break end
@@ -92,7 +92,7 @@ local taken, members, bytes, page = {}, 0, 0, math.min(limit, 8)
 while members < limit and bytes < max_bytes do
   local got = redis.call('LRANGE', source, members, members + page - 1)
   for i = 1, #got do
-    taken[#taken + 1] = got[i]
+    taken[members + 1] = got[i]
     members = members + 1
     bytes = bytes + #got[i] + 1
     if bytes >= max_bytes then break end
@@ -136,13 +136,8 @@ end
 if redis.call('ZSCORE', applied, batch_id) then return 0 end
 local list = cmsgpack.unpack(items)
 if kind == 'zset' then
-  for first = 1, #list, 512 do
-    local chunk = {}
-    for i = first, math.min(first + 511, #list), 2 do
-      chunk[#chunk + 1] = list[i + 1]
-      chunk[#chunk + 1] = list[i]
-    end
-    redis.call('ZADD', dest, unpack(chunk))
+  for first = 1, #list, 512 do  -- (score, member) pairs, as the claim packed them
+    redis.call('ZADD', dest, unpack(list, first, math.min(first + 511, #list)))
   end
 else
   for first = 1, #list, 256 do
