@@ -18,8 +18,9 @@ end
 """
 
 # Takes up to ARGV[1] members of the sorted set KEYS[1] with score <= ARGV[2] (lowest first),
-# records them in the journal hash KEYS[2], then removes them, as Sidekiq's poller claims (ZREM
-# inside one script), so a poller on OLD and the mover never both win a member. Returns {count, packed items}.
+# records them in the journal hash KEYS[2] as (score, member) pairs, then removes them inside
+# the same script, as Sidekiq's poller claims, so a poller on OLD and the mover never both win
+# a member. Returns {count, packed items}.
 claim_zset_lua = (
     """
 local source = KEYS[1]
