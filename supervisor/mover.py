@@ -99,14 +99,9 @@ def run_move(
         DataError: NEW holds one of the keys with another type in the middle of a batch.
     """
     _check_options(only, batch, due_within_s, wait_replicas)
-    if settings.old_redis_url is None:
-        raise ConfigError(
-            f"{env_name('old_redis_url')}: is required by cointoss migrate;"
-            " accepted: the URL of the Redis being drained (or a path in its _FILE variable)"
-        )
-    new = connect("NEW", settings.new_redis_url)
-    old = connect("OLD", settings.old_redis_url)
-    old_url, new_url = settings.old_redis_url, settings.new_redis_url
+    old_url, new_url = require_old_url(settings, "migrate"), settings.new_redis_url
+    new = connect("NEW", new_url)
+    old = connect("OLD", old_url)
     if server_identity("OLD", old_url, old) == server_identity("NEW", new_url, new):
         raise ConfigError(
             f"{env_name('old_redis_url')} and {env_name('new_redis_url')} point at the same"
@@ -120,12 +115,22 @@ def run_move(
         wait_replicas=wait_replicas,
         log=log,
         progress=progress,
-        roles={"OLD": settings.old_redis_url, "NEW": settings.new_redis_url},
+        roles={"OLD": old_url, "NEW": new_url},
     )
     sources = sorted(only, key=KINDS.index)
     if dry_run:
         return mover.plan(sources, due_within_s)
     return mover.run(sources, due_within_s=due_within_s, follow=follow)
+
+
+def require_old_url(settings: Settings, command: str) -> str:
+    """`exec` may run without OLD at weight 1; the operator commands cannot."""
+    if settings.old_redis_url is None:
+        raise ConfigError(
+            f"{env_name('old_redis_url')}: is required by cointoss {command};"
+            " accepted: the URL of the Redis being drained (or a path in its _FILE variable)"
+        )
+    return settings.old_redis_url
 
 
 def _check_options(
