@@ -124,7 +124,12 @@ def run_move(
 
 
 def require_old_url(settings: Settings, command: str) -> str:
-    """`exec` may run without OLD at weight 1; the operator commands cannot."""
+    """`exec` may run without OLD at weight 1, or with a layout it cannot read; these cannot."""
+    if settings.queue_layout != "sidekiq":
+        raise ConfigError(
+            f"{env_name('queue_layout')}: is {settings.queue_layout}, so cointoss {command}"
+            " cannot read the queues; accepted: sidekiq"
+        )
     if settings.old_redis_url is None:
         raise ConfigError(
             f"{env_name('old_redis_url')}: is required by cointoss {command};"
