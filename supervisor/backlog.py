@@ -68,7 +68,7 @@ class ProcessInfo:
 
 
 def read_backlog(client: redis.Redis, prefix: str = "") -> Backlog:
-    """Counts everything that keeps a Redis from being drained, in two pipelined round trips."""
+    """Counts everything that keeps a Redis from being drained, in pipelined round trips."""
     names, complete = queue_names(client, prefix)
     pipe = client.pipeline(transaction=False)
     for name in names:
@@ -76,6 +76,9 @@ def read_backlog(client: redis.Redis, prefix: str = "") -> Backlog:
     for key in (k.SCHEDULE, k.RETRY, k.DEAD):
         pipe.zcard(prefix + key)
     replies = pipe.execute(raise_on_error=False)
+    for reply in replies:
+        if isinstance(reply, Exception) and not _is_wrong_type(reply):
+            raise reply
     keys = [k.QUEUE_PREFIX + name for name in names] + [k.SCHEDULE, k.RETRY, k.DEAD]
     wrong = tuple(key for key, reply in zip(keys, replies, strict=True) if _is_wrong_type(reply))
     *lengths, schedule, retry, dead = (0 if _is_wrong_type(r) else r for r in replies)
@@ -111,8 +114,8 @@ def read_processes(client: redis.Redis, prefix: str = "") -> list[ProcessInfo]:
 
 
 def _is_wrong_type(reply: object) -> bool:
-    """A pipelined count that came back as an error: the key holds another type."""
-    return isinstance(reply, Exception)
+    """A pipelined count that came back as WRONGTYPE: the key holds another type."""
+    return isinstance(reply, Exception) and str(reply).startswith("WRONGTYPE")
 
 
 def _busy_count(raw: bytes | None) -> int:

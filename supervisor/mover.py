@@ -13,6 +13,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -98,14 +99,10 @@ def run_move(
         DataError: NEW holds one of the keys with another type in the middle of a batch.
     """
     _check_options(only, batch, due_within_s, wait_replicas)
-    if settings.old_redis_url is None:
-        raise ConfigError(
-            f"{env_name('old_redis_url')}: is required by cointoss migrate;"
-            " accepted: the URL of the Redis being drained (or a path in its _FILE variable)"
-        )
-    new = connect("NEW", settings.new_redis_url)
-    old = connect("OLD", settings.old_redis_url)
-    if same_database(old, new):
+    old_url, new_url = require_old_url(settings, "migrate"), settings.new_redis_url
+    new = connect("NEW", new_url)
+    old = connect("OLD", old_url)
+    if server_identity("OLD", old_url, old) == server_identity("NEW", new_url, new):
         raise ConfigError(
             f"{env_name('old_redis_url')} and {env_name('new_redis_url')} point at the same"
             f" Redis server and database ({url_host(settings.new_redis_url)}): nothing to move"
@@ -118,12 +115,27 @@ def run_move(
         wait_replicas=wait_replicas,
         log=log,
         progress=progress,
-        roles={"OLD": settings.old_redis_url, "NEW": settings.new_redis_url},
+        roles={"OLD": old_url, "NEW": new_url},
     )
     sources = sorted(only, key=KINDS.index)
     if dry_run:
         return mover.plan(sources, due_within_s)
     return mover.run(sources, due_within_s=due_within_s, follow=follow)
+
+
+def require_old_url(settings: Settings, command: str) -> str:
+    """`exec` may run without OLD at weight 1, or with a layout it cannot read; these cannot."""
+    if settings.queue_layout != "sidekiq":
+        raise ConfigError(
+            f"{env_name('queue_layout')}: is {settings.queue_layout}, so cointoss {command}"
+            " cannot read the queues; accepted: sidekiq"
+        )
+    if settings.old_redis_url is None:
+        raise ConfigError(
+            f"{env_name('old_redis_url')}: is required by cointoss {command};"
+            " accepted: the URL of the Redis being drained (or a path in its _FILE variable)"
+        )
+    return settings.old_redis_url
 
 
 def _check_options(
@@ -160,20 +172,20 @@ def connect(role: str, url: str) -> redis.Redis:
     return client
 
 
-def same_database(old: redis.Redis, new: redis.Redis) -> bool:
-    """Same server (by run_id, whatever the URLs say: localhost vs 127.0.0.1) and same db."""
-    old_id, new_id = (c.info("server").get("run_id") for c in (old, new))
-    dbs = [c.connection_pool.connection_kwargs.get("db", 0) for c in (old, new)]
-    if not old_id or not new_id:  # a proxy may hide run_id: fall back to the address
-        addresses = [
-            (
-                c.connection_pool.connection_kwargs.get("host"),
-                c.connection_pool.connection_kwargs.get("port"),
-            )
-            for c in (old, new)
-        ]
-        return addresses[0] == addresses[1] and int(dbs[0]) == int(dbs[1])
-    return bool(old_id == new_id and int(dbs[0]) == int(dbs[1]))
+def server_identity(role: str, url: str, client: redis.Redis) -> tuple[str, int]:
+    """Which server and database a client reaches: by run_id when the server tells it (so
+    `localhost` and `127.0.0.1` are one server), else by address (a proxy may hide run_id)."""
+    kwargs = client.connection_pool.connection_kwargs
+    try:
+        run_id = client.info("server").get("run_id")
+    except redis_errors() as exc:
+        raise failure(role, url, exc) from None
+    where = (
+        str(run_id)
+        if run_id
+        else f"{kwargs.get('host')}:{kwargs.get('port')}{kwargs.get('path', '')}"
+    )
+    return where, int(kwargs.get("db") or 0)
 
 
 def failure(role: str, url: str, exc: BaseException) -> RedisUnavailableError:
@@ -249,7 +261,7 @@ class Mover:
             self._apply_script = _Script(new, lua.apply_lua)
         self._moved: Counter[str] = Counter()
         self._expected = 0
-        self._pending_ack: str | None = None
+        self._pending_acks: list[str] = []
         self._last_event = 0.0
 
     # --- entry points
@@ -281,16 +293,7 @@ class Mover:
             time.sleep(FOLLOW_INTERVAL_S)
         self.flush_ack()
         report = MoveReport(dict(self._moved), replayed, tuple(sorted(skipped)))
-        if self._log is not None:
-            self._log.info(
-                "migrate_done",
-                moved=report.moved,
-                total=report.total,
-                replayed_batches=replayed,
-                skipped=list(report.skipped),
-                elapsed_s=round(self._clock() - started, 3),
-                dry_run=False,
-            )
+        self._done(report, elapsed_s=round(self._clock() - started, 3))
         return report
 
     def plan(self, kinds: list[str], due_within_s: float | None = None) -> MoveReport:
@@ -311,21 +314,22 @@ class Mover:
                 else:
                     counts[source.label] = self._old.llen(source.key)
         report = MoveReport(counts, len(journals), tuple(skipped), dry_run=True)
-        if self._log is not None:
-            self._log.info(
-                "migrate_done",
-                moved=report.moved,
-                total=report.total,
-                replayed_batches=report.replayed_batches,
-                skipped=list(report.skipped),
-                dry_run=True,
-            )
+        self._done(report)
         return report
 
     def replay(self) -> int:
-        """Applies and acks every journal on OLD: a crashed run's, or a live mover's in flight."""
+        """Applies and acks every journal on OLD: a crashed run's, or a live mover's in flight.
+
+        Journals go in claim order, so a list's batches reach NEW in the order they left OLD.
+        """
+        with self._side("OLD"):
+            keys = list(self._journal_keys())
+            pipe = self._old.pipeline(transaction=False)
+            for journal in keys:
+                pipe.hget(journal, "claimed_at")
+            stamps = pipe.execute()
         replayed = 0
-        for journal in self._journal_keys():
+        for _stamp, journal in sorted(zip(map(_stamp_order, stamps), keys, strict=True)):
             with self._side("OLD"):
                 fields = self._old.hgetall(journal)
             batch = _batch_from_journal(journal, fields)
@@ -333,7 +337,7 @@ class Mover:
                 if fields and self._log is not None:
                     self._log.warning("migrate_journal_unreadable", journal=journal)
                 continue
-            self._apply(batch, _label(batch.source, self._prefix))
+            self._count(batch.source, self._apply(batch))
             with self._side("OLD"):
                 self._old.delete(journal)
             replayed += 1
@@ -360,18 +364,30 @@ class Mover:
     # --- the protocol
 
     def _drain(self, source: Source, due_within_s: float | None) -> None:
+        """Claims batch k+1 on OLD while NEW applies batch k: the two servers work in parallel.
+
+        Applies still run one at a time in claim order, and a batch is acked (with the next
+        claim) only once its apply returned, so every crash point leaves at most two journals.
+        """
         with self._side("OLD"):
             self._expected += (
                 self._old.zcount(source.key, "-inf", self._max_score(due_within_s))
                 if source.kind == "zset"
                 else self._old.llen(source.key)
             )
-        while True:
-            batch = self._claim(source, self._max_score(due_within_s))
-            if batch is None:
-                return  # that last claim carried the ack of the batch before it
-            self._apply(batch, source.label)
-            self._pending_ack = batch.journal
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cointoss-apply") as applier:
+            applying: tuple[_Batch, Future[int]] | None = None
+            while True:
+                batch = self._claim(source, self._max_score(due_within_s))
+                if applying is not None:
+                    done, result = applying
+                    self._count(source.key, result.result())
+                    self._pending_acks.append(done.journal)
+                    applying = None
+                if batch is None:
+                    break
+                applying = (batch, applier.submit(self._apply, batch))
+        self.flush_ack()
 
     def _claim(self, source: Source, max_score: str) -> _Batch | None:
         """One Lua call on OLD; the previous batch's ack rides in the same round trip."""
@@ -380,8 +396,8 @@ class Mover:
         now = repr(self._clock())
         with self._side("OLD"):
             pipe = self._old.pipeline(transaction=False)
-            if self._pending_ack is not None:
-                pipe.delete(self._pending_ack)
+            if self._pending_acks:
+                pipe.delete(*self._pending_acks)
             if source.kind == "zset":
                 keys, args = [source.key, journal], [self._batch, max_score, self._max_bytes, now]
                 self._claim_zset(keys, args, pipe)
@@ -391,7 +407,7 @@ class Mover:
                 args = [self._batch, self._max_bytes, now, queues, source.queue]
                 self._claim_list(keys, args, pipe)
             replies = pipe.execute(raise_on_error=False)
-            self._pending_ack = None
+            self._pending_acks = []
             *acks, reply = replies
             if _is_noscript(reply):
                 script = self._claim_zset if source.kind == "zset" else self._claim_list
@@ -409,8 +425,12 @@ class Mover:
         )
         return _Batch(batch_id, source.key, source.kind, reply[1], queues, queue)
 
-    def _apply(self, batch: _Batch, label: str) -> None:
-        """Applies on NEW (and WAITs for replicas); only then may the caller ack on OLD."""
+    def _apply(self, batch: _Batch) -> int:
+        """Applies on NEW (and WAITs for replicas); only then may the caller ack on OLD.
+
+        Returns how many items this call added (0 when the marker says it was done before).
+        """
+        label = _label(batch.source, self._prefix)
         keys = [batch.source, k.MIGRATE_APPLIED, batch.queues or self._prefix + k.QUEUES]
         args = [
             batch.batch_id,
@@ -444,15 +464,19 @@ class Mover:
                 f" {self._wait_replicas} replicas confirmed within {WAIT_TIMEOUT_MS} ms;"
                 f" the batch stays journalled on OLD and the next run replays it"
             )
-        self._moved[label] += int(applied)
+        return int(applied)
+
+    def _count(self, key: str, applied: int) -> None:
+        label = _label(key, self._prefix)
+        self._moved[label] += applied
         self._report(label)
 
     def flush_ack(self) -> None:
-        """Acks the last applied batch now instead of with the next claim."""
-        if self._pending_ack is not None:
+        """Acks applied batches now instead of with the next claim."""
+        if self._pending_acks:
             with self._side("OLD"):
-                self._old.delete(self._pending_ack)
-            self._pending_ack = None
+                self._old.delete(*self._pending_acks)
+            self._pending_acks = []
 
     # --- helpers
 
@@ -513,6 +537,18 @@ class Mover:
                 per_key=dict(self._moved),
             )
 
+    def _done(self, report: MoveReport, **extra: Any) -> None:
+        if self._log is not None:
+            self._log.info(
+                "migrate_done",
+                moved=report.moved,
+                total=report.total,
+                replayed_batches=report.replayed_batches,
+                skipped=list(report.skipped),
+                dry_run=report.dry_run,
+                **extra,
+            )
+
     def _side(self, role: str) -> _SideErrors:
         return _SideErrors(role, self._roles.get(role, ""))
 
@@ -545,6 +581,13 @@ def _batch_from_journal(journal: str, fields: dict[bytes, bytes]) -> _Batch | No
         )
     except KeyError:
         return None
+
+
+def _stamp_order(raw: bytes | None) -> float:
+    try:
+        return float(raw) if raw is not None else 0.0
+    except ValueError:
+        return 0.0
 
 
 def _is_noscript(reply: Any) -> bool:

@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Any
 from supervisor import constants as k
 from supervisor.backlog import Backlog, ProcessInfo, read_backlog, read_processes
 from supervisor.connections import redis_errors
-from supervisor.errors import ConfigError
-from supervisor.mover import connect, failure
+from supervisor.mover import connect, failure, require_old_url
 from supervisor.redact import redact_text, url_host
-from supervisor.settings import Settings, env_name
+from supervisor.settings import Settings
 
 if TYPE_CHECKING:
     import redis
@@ -25,6 +24,8 @@ DRAINING = "draining"
 ONLY_SCHEDULED = "only scheduled/retry left: run cointoss migrate"
 DRAINED = "drained"
 RETIRABLE = "retirable"
+
+Side = tuple[str, str, "redis.Redis"]  # (role, URL, connected client)
 
 
 @dataclass(frozen=True)
@@ -91,14 +92,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Exit 0 when OLD is drained, 1 when not; 69 when either Redis cannot be reached."""
-    if settings.old_redis_url is None:
-        raise ConfigError(
-            f"{env_name('old_redis_url')}: is required by cointoss status;"
-            " accepted: the URL of the Redis being drained (or a path in its _FILE variable)"
-        )
-    old = connect("OLD", settings.old_redis_url)
-    new = connect("NEW", settings.new_redis_url)
-    sides = (settings.old_redis_url, old, "OLD"), (settings.new_redis_url, new, "NEW")
+    old_url = require_old_url(settings, "status")
+    sides: list[Side] = [
+        ("OLD", old_url, connect("OLD", old_url)),
+        ("NEW", settings.new_redis_url, connect("NEW", settings.new_redis_url)),
+    ]
     if args.watch is None:
         result = look(sides, settings.key_prefix)
         _show(result, as_json=args.json, compact=False)
@@ -106,10 +104,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return _watch(sides, settings.key_prefix, args)
 
 
-def look(sides: Any, prefix: str, now: float | None = None) -> dict[str, Any]:
+def look(sides: list[Side], prefix: str, now: float | None = None) -> dict[str, Any]:
     """One look at both sides, as the JSON document `--json` prints."""
     now = time.time() if now is None else now
-    old, new = (read_side(role, url, client, prefix, now) for url, client, role in sides)
+    old, new = (read_side(role, url, client, prefix, now) for role, url, client in sides)
     return {
         "verdict": verdict(old.backlog),
         "drained": old.backlog.drained,
@@ -224,7 +222,7 @@ def _side_dict(side: SideStatus) -> dict[str, Any]:
     }
 
 
-def _watch(sides: Any, prefix: str, args: argparse.Namespace) -> int:
+def _watch(sides: list[Side], prefix: str, args: argparse.Namespace) -> int:
     """Refreshes until interrupted; a live table on a terminal, one JSON line per look otherwise."""
     if sys.stdout.isatty() and not args.json:
         from rich.live import Live

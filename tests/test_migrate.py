@@ -180,6 +180,18 @@ class TestMigrateCommand:
         assert result.returncode == 78
         assert "MIGRATION_OLD_REDIS_URL" in result.stderr
 
+    def test_an_unreadable_queue_layout_is_refused(
+        self, old_redis: RedisServer, new_redis: RedisServer
+    ) -> None:
+        """MIGRATION_QUEUE_LAYOUT=none means cointoss cannot read the keys: 78, nothing moved."""
+        old_redis.client().zadd("schedule", {"job": 1})
+        env = {**urls(old_redis, new_redis), "MIGRATION_QUEUE_LAYOUT": "none"}
+        for command in ("migrate", "status"):
+            result = run_cointoss([command], env)
+            assert result.returncode == 78
+            assert "MIGRATION_QUEUE_LAYOUT" in result.stderr
+        assert old_redis.client().zcard("schedule") == 1
+
     def test_follow_keeps_moving_what_old_workers_add(
         self, old_redis: RedisServer, new_redis: RedisServer
     ) -> None:

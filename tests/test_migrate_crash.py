@@ -51,24 +51,25 @@ def remaining(client: redis.Redis) -> int:
 
 
 def kill_and_rerun(old: RedisServer, new: RedisServer, batch: int, seed_value: int) -> int:
-    """Starts migrate KILLS times and SIGKILLs it: half at a random instant after spawn, half
-    at a random instant after items began to leave OLD. Returns how many kills left a journal."""
+    """Starts migrate KILLS times and SIGKILLs it: half at a random instant after spawn (start-up,
+    replay), half once a random share of what is left has moved (anywhere in any key).
+    Returns how many kills left a journal behind."""
     rng = random.Random(seed_value)
     env = child_env({"MIGRATION_OLD_REDIS_URL": old.url, "MIGRATION_NEW_REDIS_URL": new.url})
     argv = cointoss_argv("migrate", "--only", "schedule,retry,dead,queues", "--batch", str(batch))
     client = old.client()
     torn = 0
     for attempt in range(KILLS):
-        start_count = remaining(client)
+        left = remaining(client)
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if attempt % 2 == 0:
             time.sleep(rng.uniform(0.0, 2.5))
         else:
-            deadline = time.monotonic() + 30
-            while remaining(client) == start_count and proc.poll() is None:
-                assert time.monotonic() < deadline, "migrate never started moving"
-                time.sleep(0.002)
-            time.sleep(rng.uniform(0.0, 0.08))
+            target = left - rng.uniform(0.05, 0.9) * left
+            deadline = time.monotonic() + 60
+            while remaining(client) > target and proc.poll() is None:
+                assert time.monotonic() < deadline, "migrate did not get that far"
+                time.sleep(0.001)
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
         torn += bool(list(client.scan_iter(match=k.MIGRATE_JOURNAL_PREFIX + "*")))

@@ -1,0 +1,162 @@
+"""How fast `cointoss migrate` moves scheduled jobs, against the naive per-member script.
+
+Same two redis-servers, one run each: 100,000 job-shaped members (~200 bytes of JSON) in OLD's
+`schedule`, moved by the real `cointoss migrate` (a subprocess; the rate comes from its
+`migrate_done` event, so interpreter start-up is not counted) and by the naive script (ZSCAN,
+then ZADD on NEW and ZREM on OLD, one call each). Then the mover's peak RSS at 100,000 and
+1,000,000 members (the child's ru_maxrss, from wait4).
+
+    python benchmarks/migrate_throughput.py [--members 100000] [--big 1000000] [--batch N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from supervisor.embedded_redis import RedisServer  # noqa: E402
+
+TARGET_RATIO = 40.0
+TARGET_RSS_GROWTH_MIB = 20.0
+
+
+def job(i: int, now: float) -> bytes:
+    """A Sidekiq 6 `schedule` member of about 200 bytes."""
+    body = {
+        "retry": True,
+        "queue": "default",
+        "class": "ReportMailer",
+        "args": [i, f"user-{i:08d}@example.com", "weekly-digest", {"locale": "en"}],
+        "jid": f"{i:024x}",
+        "created_at": now - i / 1000,
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def seed(client: redis.Redis, count: int) -> int:
+    """Fills `schedule`; returns the average member size in bytes."""
+    now = time.time()
+    size = 0
+    pipe = client.pipeline(transaction=False)
+    for i in range(count):
+        member = job(i, now)
+        size += len(member)
+        pipe.zadd("schedule", {member: now + 3600 + i * 0.37})
+        if i % 10_000 == 9_999:
+            pipe.execute()
+    pipe.execute()
+    return size // max(count, 1)
+
+
+def naive_move(old: redis.Redis, new: redis.Redis) -> float:
+    """The per-member script people write first. Returns seconds."""
+    started = time.perf_counter()
+    while old.zcard("schedule"):
+        for member, score in old.zscan_iter("schedule", count=1000, score_cast_func=bytes):
+            new.zadd("schedule", {member: score})
+            old.zrem("schedule", member)
+    return time.perf_counter() - started
+
+
+def cointoss_move(old: RedisServer, new: RedisServer, batch: int | None) -> tuple[float, int]:
+    """Runs the real command; returns (seconds spent moving, items moved)."""
+    argv = [sys.executable, "-m", "supervisor", "migrate", "--json"]
+    if batch:
+        argv += ["--batch", str(batch)]
+    result = subprocess.run(argv, env=mover_env(old.url, new.url), capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"cointoss migrate failed: {result.stderr[-500:]}")
+    done = [json.loads(line) for line in result.stderr.splitlines() if '"migrate_done"' in line][-1]
+    return float(done["elapsed_s"]), int(json.loads(result.stdout)["total"])
+
+
+def mover_env(old_url: str, new_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "MIGRATION_OLD_REDIS_URL": old_url,
+        "MIGRATION_NEW_REDIS_URL": new_url,
+        "MIGRATION_LOG_FORMAT": "json",
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def peak_rss(old: RedisServer, new: RedisServer, members: int, batch: int | None) -> float:
+    """Peak RSS of one mover process over `members` members, measured in a fresh child."""
+    for client in (old.client(), new.client()):
+        client.flushall()
+    seed(old.client(), members)
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--rss-child", old.url, new.url, str(batch or 0)],
+        stdout=subprocess.PIPE,
+    )
+    out, _ = child.communicate()
+    return float(out)
+
+
+def rss_child(old_url: str, new_url: str, batch: int) -> None:
+    """Runs the command and prints its ru_maxrss: this process has no other child to blur it."""
+    argv = [sys.executable, "-m", "supervisor", "migrate"] + (
+        ["--batch", str(batch)] if batch else []
+    )
+    proc = subprocess.Popen(
+        argv, env=mover_env(old_url, new_url), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    if status:
+        raise SystemExit(f"cointoss migrate exited with status {status}")
+    print(usage.ru_maxrss / 1024)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--big", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=0, help="cointoss --batch (0: its default)")
+    parser.add_argument("--rss-child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rss_child:
+        rss_child(*args.rss_child[:2], int(args.rss_child[2]))
+        return
+
+    with RedisServer() as old, RedisServer() as new:
+        old_client, new_client = old.client(), new.client()
+        size = seed(old_client, args.members)
+        print(f"members: {args.members:,} of ~{size} bytes in OLD's schedule")
+
+        seconds, moved = cointoss_move(old, new, args.batch or None)
+        assert moved == args.members and old_client.zcard("schedule") == 0
+        mover_rate = moved / seconds
+        print(f"cointoss migrate: {moved:,} in {seconds:.2f} s = {mover_rate:,.0f} jobs/s")
+
+        new_client.flushall()
+        seed(old_client, args.members)
+        naive_seconds = naive_move(old_client, new_client)
+        assert new_client.zcard("schedule") == args.members
+        naive_rate = args.members / naive_seconds
+        print(
+            f"naive ZSCAN+ZADD+ZREM: {args.members:,} in {naive_seconds:.2f} s = {naive_rate:,.0f} jobs/s"
+        )
+        ratio = mover_rate / naive_rate
+        print(f"ratio: {ratio:.1f}x (target >= {TARGET_RATIO:.0f}x)")
+
+        small = peak_rss(old, new, args.members, args.batch or None)
+        large = peak_rss(old, new, args.big, args.batch or None)
+        print(
+            f"mover peak RSS: {small:.1f} MiB at {args.members:,}, {large:.1f} MiB at {args.big:,}"
+        )
+        growth = large - small
+        print(f"RSS growth: {growth:+.1f} MiB (target <= {TARGET_RSS_GROWTH_MIB:.0f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
