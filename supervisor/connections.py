@@ -16,13 +16,18 @@ if TYPE_CHECKING:
 
 
 def check_client(
-    url: str, timeout_s: float = CHECK_TIMEOUT_S, *, variable: str = "Redis URL"
+    url: str,
+    timeout_s: float = CHECK_TIMEOUT_S,
+    *,
+    variable: str = "Redis URL",
+    command_timeout_s: float | None = None,
 ) -> redis.Redis:
     """A client that fails fast instead of retrying: a start-up check must not hang.
 
     redis-py rejects a bad query option (`?socket_timeout=abc`, `?sslmode=x`) only when it
     builds a connection; one is built here, without connecting, so that becomes a one-line
-    ConfigError (78) naming `variable` instead of an internal error.
+    ConfigError (78) naming `variable` instead of an internal error. `command_timeout_s`
+    (default: `timeout_s`) is for callers whose commands may legitimately take longer.
     """
     import redis
     from redis.backoff import NoBackoff
@@ -32,7 +37,7 @@ def check_client(
         client = redis.Redis.from_url(
             url,
             socket_connect_timeout=timeout_s,
-            socket_timeout=timeout_s,
+            socket_timeout=command_timeout_s or timeout_s,
             retry=Retry(NoBackoff(), 0),
             retry_on_timeout=False,
         )

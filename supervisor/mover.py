@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from supervisor import constants as k
 from supervisor import lua
 from supervisor.backlog import queue_names, read_backlog
-from supervisor.connections import redis_errors
+from supervisor.connections import check_client, redis_errors
 from supervisor.errors import ConfigError, DataError, RedisUnavailableError, UsageError
 from supervisor.redact import redact_text, url_host
 from supervisor.settings import Settings, env_name
@@ -154,16 +154,11 @@ def _check_options(
 
 def connect(role: str, url: str) -> redis.Redis:
     """A bytes client that does not retry on its own (a blind retry could claim twice) and answers."""
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    client = redis.Redis.from_url(
+    client = check_client(
         url,
-        socket_connect_timeout=CONNECT_TIMEOUT_S,
-        socket_timeout=COMMAND_TIMEOUT_S,
-        retry=Retry(NoBackoff(), 0),
-        retry_on_timeout=False,
+        CONNECT_TIMEOUT_S,
+        variable=env_name(f"{role.lower()}_redis_url"),
+        command_timeout_s=COMMAND_TIMEOUT_S,
     )
     try:
         client.ping()
