@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -122,6 +123,9 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=100_000)
     parser.add_argument("--big", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=0, help="cointoss --batch (0: its default)")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="mover runs (each on a fresh seed); the median counts"
+    )
     parser.add_argument("--rss-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
@@ -133,10 +137,21 @@ def main() -> None:
         size = seed(old_client, args.members)
         print(f"members: {args.members:,} of ~{size} bytes in OLD's schedule")
 
-        seconds, moved = cointoss_move(old, new, args.batch or None)
-        assert moved == args.members and old_client.zcard("schedule") == 0
-        mover_rate = moved / seconds
-        print(f"cointoss migrate: {moved:,} in {seconds:.2f} s = {mover_rate:,.0f} jobs/s")
+        # The mover takes well under a second on two shared cores, where the two redis-servers
+        # and the mover compete for CPU: one run is mostly noise, so take the median of several.
+        rates = []
+        for round_ in range(args.rounds):
+            if round_:
+                new_client.flushall()
+                seed(old_client, args.members)
+            seconds, moved = cointoss_move(old, new, args.batch or None)
+            assert moved == args.members and old_client.zcard("schedule") == 0
+            rates.append(moved / seconds)
+        mover_rate = statistics.median(rates)
+        print(
+            f"cointoss migrate: median {mover_rate:,.0f} jobs/s over {args.rounds} runs"
+            f" (min {min(rates):,.0f}, max {max(rates):,.0f})"
+        )
 
         new_client.flushall()
         seed(old_client, args.members)
