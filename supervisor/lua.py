@@ -8,12 +8,27 @@ script error does not roll back what it already wrote.
 
 from __future__ import annotations
 
-# Page sizes grow once the first page shows how big members are, so one call holds at most
-# `max_bytes` (plus one member) in memory, whether members are 200 bytes or 1 MB.
-_NEXT_PAGE = """
+# Shared by both claims. Page sizes grow once the first page shows how big members are, so
+# one call holds at most `max_bytes` (plus one member) in memory, whether members are 200
+# bytes or 1 MB.
+_CLAIM_HELPERS = """
 local function next_page(limit, max_bytes, members, bytes)
   local fit = math.floor((max_bytes - bytes) * members / bytes)
   return math.max(1, math.min(limit - members, fit, 512))
+end
+
+-- Why a claim must not start: {0} when the source is gone, an error reply for a source of
+-- another type or a journal id already taken; nil when it may go on.
+local function refuse(source, journal, kind)
+  local found = redis.call('TYPE', source)['ok']
+  if found == 'none' then return {0} end
+  if found ~= kind then
+    return redis.error_reply('WRONGTYPE ' .. source .. ' is a ' .. found .. ', not a ' .. kind)
+  end
+  if redis.call('EXISTS', journal) == 1 then
+    return redis.error_reply('BUSYKEY ' .. journal .. ' already exists')
+  end
+  return nil
 end
 """
 
@@ -30,16 +45,10 @@ local max_score = ARGV[2]
 local max_bytes = tonumber(ARGV[3])
 local claimed_at = ARGV[4]
 """
-    + _NEXT_PAGE
+    + _CLAIM_HELPERS
     + """
-local found = redis.call('TYPE', source)['ok']
-if found == 'none' then return {0} end
-if found ~= 'zset' then
-  return redis.error_reply('WRONGTYPE ' .. source .. ' is a ' .. found .. ', not a zset')
-end
-if redis.call('EXISTS', journal) == 1 then
-  return redis.error_reply('BUSYKEY ' .. journal .. ' already exists')
-end
+local stop = refuse(source, journal, 'zset')
+if stop then return stop end
 local taken, members, bytes, page = {}, 0, 0, math.min(limit, 8)
 while members < limit and bytes < max_bytes do
   local got = redis.call('ZRANGEBYSCORE', source, '-inf', max_score,
@@ -79,16 +88,10 @@ local claimed_at = ARGV[3]
 local queues = ARGV[4]
 local queue = ARGV[5]
 """
-    + _NEXT_PAGE
+    + _CLAIM_HELPERS
     + """
-local found = redis.call('TYPE', source)['ok']
-if found == 'none' then return {0} end
-if found ~= 'list' then
-  return redis.error_reply('WRONGTYPE ' .. source .. ' is a ' .. found .. ', not a list')
-end
-if redis.call('EXISTS', journal) == 1 then
-  return redis.error_reply('BUSYKEY ' .. journal .. ' already exists')
-end
+local stop = refuse(source, journal, 'list')
+if stop then return stop end
 local taken, members, bytes, page = {}, 0, 0, math.min(limit, 8)
 while members < limit and bytes < max_bytes do
   local got = redis.call('LRANGE', source, members, members + page - 1)
