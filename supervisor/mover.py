@@ -425,6 +425,10 @@ class Mover:
 
         Returns how many items this call added (0 when the marker says it was done before).
         """
+        if batch.kind == "zset" and not self._wait_replicas:
+            applied_natively = self._apply_zset_natively(batch)
+            if applied_natively is not None:
+                return applied_natively
         label = _label(batch.source, self._prefix)
         keys = [batch.source, k.MIGRATE_APPLIED, batch.queues or self._prefix + k.QUEUES]
         args = [
@@ -460,6 +464,38 @@ class Mover:
                 f" the batch stays journalled on OLD and the next run replays it"
             )
         return int(applied)
+
+    def _apply_zset_natively(self, batch: _Batch) -> int | None:
+        """The fast path: a plain ZADD in MULTI/EXEC, guarded by WATCH instead of a Lua script.
+
+        Redis spends about 1 µs per member on a client's ZADD and about 4 µs on the same ZADD
+        issued from Lua, so this path makes NEW several times cheaper. It keeps the apply
+        script's guarantees: WATCH on the marker and the destination makes EXEC fail if another
+        mover applied anything or someone wrote the key in between, and the checks under WATCH
+        refuse a batch already applied (0) or a key of another type. Any interference returns
+        None and the caller runs the script, which decides atomically.
+        """
+        import msgpack
+        from redis.exceptions import WatchError
+
+        items = msgpack.unpackb(batch.items, raw=True)  # score, member, score, member, ...
+        now = self._clock()
+        with self._side("NEW"), self._new.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(k.MIGRATE_APPLIED, batch.source)
+                if pipe.zscore(k.MIGRATE_APPLIED, batch.batch_id) is not None:
+                    return 0
+                if pipe.type(batch.source) not in (b"zset", b"none"):
+                    return None  # the script reports the wrong type
+                pipe.multi()
+                pipe.execute_command("ZADD", batch.source, *items)
+                pipe.zadd(k.MIGRATE_APPLIED, {batch.batch_id: now})
+                pipe.zremrangebyscore(k.MIGRATE_APPLIED, "-inf", now - k.MIGRATE_APPLIED_TTL_S)
+                pipe.expire(k.MIGRATE_APPLIED, k.MIGRATE_APPLIED_TTL_S)
+                pipe.execute()
+            except WatchError:
+                return None
+        return len(items) // 2
 
     def _count(self, key: str, applied: int) -> None:
         label = _label(key, self._prefix)

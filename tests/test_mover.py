@@ -294,6 +294,34 @@ class TestConcurrentMovers:
         assert sum(r.total for r in reports) == 5000
         assert new.zcard("schedule") == 5000
 
+    def test_writes_to_new_during_the_move_lose_and_double_nothing(
+        self, old_redis: RedisServer, new_redis: RedisServer
+    ) -> None:
+        """A producer writing NEW's schedule throughout (so fast-path EXECs abort) changes nothing."""
+        old, new = old_redis.client(), new_redis.client()
+        old.zadd("schedule", {f"old-{i}": i for i in range(20000)})
+        stop = threading.Event()
+        written: list[str] = []
+
+        def produce() -> None:
+            writer = new_redis.client()
+            while not stop.is_set():
+                member = f"new-{len(written)}"
+                writer.zadd("schedule", {member: 1e9 + len(written)})
+                written.append(member)
+
+        producer = threading.Thread(target=produce)
+        producer.start()
+        try:
+            report = run_move(settings_for(old_redis, new_redis), batch=50)
+        finally:
+            stop.set()
+            producer.join(10)
+        assert report.total == 20000 and old.zcard("schedule") == 0
+        members = {m.decode() for m in new.zrange("schedule", 0, -1)}
+        assert members == {f"old-{i}" for i in range(20000)} | set(written)
+        assert new.zscore("schedule", "old-19999") == 19999.0
+
 
 class TestBadInput:
     def test_new_unreachable_claims_nothing(
