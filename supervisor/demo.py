@@ -15,7 +15,6 @@ import random
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +24,13 @@ from typing import Any
 from supervisor.chart import Marker, Sample
 from supervisor.demo_display import Display
 from supervisor.demo_summary import TaskChoice, deployment_split, format_summary, tally_jobs
+from supervisor.demo_workload import (
+    LEDGER,
+    ledger_client,
+    produce,
+    read_ledger,
+    seed_backlog,
+)
 from supervisor.ecs_metadata import MetadataEndpoint, TaskMetadata
 from supervisor.errors import CoinTossError, UsageError
 from supervisor.fleet import Fleet, Task
@@ -45,7 +51,6 @@ DEFAULT_DEPLOYMENTS = 3
 DEFAULT_KILLS = 2
 DEFAULT_TIMEOUT_S = 110.0
 PAUSE_S = 4.0  # between deployments: time for the split to do some work (and for kills)
-PRODUCE_S = 15.0  # the producer spreads its jobs over this long
 SAMPLE_EVERY_S = 0.5
 TICK_S = 0.1
 HEALTHY_TIMEOUT_S = 30.0
@@ -53,10 +58,6 @@ DRAIN_CONFIRM_S = 3.0  # longer than the workers' recovery interval: orphans are
 NO_CONSUMER_S = 3.0  # OLD has work but no task on it this long: roll again (a reshuffle)
 MAX_RESHUFFLES = 3
 MAX_UNEXPECTED_EXITS = 5
-SCHEDULED_SHARE = 0.15
-RETRY_SHARE = 0.15
-DUE_IN_S = (10.0, 25.0)  # scheduled/retry come due this long after seeding...
-DUE_LATER_PER_JOB_S = 1 / 800  # ...plus this per job: after the queues drain, so the mover has work
 URL_SECRETS = ("MIGRATION_NEW_REDIS_URL", "MIGRATION_OLD_REDIS_URL")
 
 # Demo pacing, not product defaults: the same knobs a real fleet has, turned down so that a
@@ -526,51 +527,32 @@ class Demo:
                 raise DemoError(f"{role} Redis is not empty; the demo only seeds empty servers")
 
     def _seed_old(self) -> None:
-        """A backlog as a real OLD has one: mostly queued, some scheduled, some waiting to retry."""
-        from worker_app.client import Client
-
-        client = Client(self.old_url)
-        later = int(self.plan.jobs * SCHEDULED_SHARE)
-        retry = int(self.plan.jobs * RETRY_SHARE)
-        queued = self.plan.jobs - later - retry
-        seeded = []
-        for queue, share in _shares(queued, self.plan.queues):
-            seeded += client.push_bulk("RecordJob", [[]] * share, queue=queue)
-        now = time.time()
-        start = now + self.plan.jobs * DUE_LATER_PER_JOB_S
-        for at, count in Counter(_due_times(later, start, self._rng)).items():
-            seeded += client.push_bulk("RecordJob", [[]] * count, queue=self.plan.queues[-1], at=at)
-        seeded += _seed_retries(client, _due_times(retry, start, self._rng), self.plan.queues[-1])
-        self.state.seeded = seeded
-        self.record_event("demo_seeded", queued=queued, scheduled=later, retry=retry)
-        self.display.note(f"seeded OLD: {queued} queued, {later} scheduled, {retry} to retry")
+        seeded = seed_backlog(self.old_url, self.plan.jobs, self.plan.queues, self._rng)
+        self.state.seeded = list(seeded.jids)
+        self.record_event(
+            "demo_seeded", queued=seeded.queued, scheduled=seeded.scheduled, retry=seeded.retry
+        )
+        self.display.note(
+            f"seeded OLD: {seeded.queued} queued, {seeded.scheduled} scheduled,"
+            f" {seeded.retry} to retry"
+        )
 
     def _produce(self) -> None:
-        """Producers point at NEW from the start: new work only ever lands there."""
-        from worker_app.client import Client
-
-        client = Client(self.new_url)
-        total, batches = self.plan.jobs, int(PRODUCE_S / 0.25)
-        for index in range(batches):
-            if self._stop.is_set():
-                return
-            count = total * (index + 1) // batches - total * index // batches
-            queue = self.plan.queues[index % len(self.plan.queues)]
-            jids = client.push_bulk("RecordJob", [[]] * count, queue=queue)
+        def pushed(jids: list[str]) -> None:
             with self._lock:
                 self.state.produced += jids
-            self._stop.wait(0.25)
-        self._producer_done.set()
+
+        if produce(self.new_url, self.plan.jobs, self.plan.queues, self._stop, pushed):
+            self._producer_done.set()
 
     def _sample_loop(self) -> None:
         from supervisor.backlog import read_backlog
 
-        old, new = _client(self.old_url), _client(self.new_url)
-        ledger = _ledger_key()
+        old, new = ledger_client(self.old_url), ledger_client(self.new_url)
         while not self._stop.is_set():
             try:
                 old_backlog, new_backlog = read_backlog(old), read_backlog(new)
-                processed_old, processed_new = old.hlen(ledger), new.hlen(ledger)
+                processed_old, processed_new = old.hlen(LEDGER), new.hlen(LEDGER)
             except Exception:  # a look that failed is skipped, not fatal
                 self._stop.wait(SAMPLE_EVERY_S)
                 continue
@@ -603,7 +585,7 @@ class Demo:
         return all(jid in processed for jid in (*self.state.seeded, *self.state.produced))
 
     def _ledgers(self) -> tuple[dict[str, int], dict[str, int]]:
-        return _read_ledger(self.old_url), _read_ledger(self.new_url)
+        return read_ledger(self.old_url), read_ledger(self.new_url)
 
     # --- bookkeeping -------------------------------------------------------------------------
 
@@ -717,56 +699,9 @@ def _moved_count(report: Any) -> int:
     return int(moved or 0)
 
 
-def _shares(total: int, queues: tuple[str, ...]) -> list[tuple[str, int]]:
-    return [
-        (q, total * (i + 1) // len(queues) - total * i // len(queues)) for i, q in enumerate(queues)
-    ]
-
-
-def _due_times(count: int, start: float, rng: random.Random) -> list[float]:
-    """Spread over DUE_IN_S after `start`, on a 0.1 s grid so jobs due together go together."""
-    return [round(start + rng.uniform(*DUE_IN_S), 1) for _ in range(count)]
-
-
-def _seed_retries(client: Any, due: list[float], queue: str) -> list[str]:
-    """Jobs that failed once on OLD, written by worker_app's own failure path (so the payload is
-    exactly what a worker puts in `retry`), due when the demo wants them rather than in 15-24 s.
-    """
-    from worker_app import keys
-    from worker_app.jobs import build_job
-    from worker_app.retries import Failure, on_failure
-
-    jids, members = [], {}
-    for at in due:
-        job = build_job("RecordJob", [], queue=queue)
-        failure = Failure("RuntimeError", "seeded by cointoss demo")
-        members[on_failure(job, failure, queue, time.time()).payload] = at
-        jids.append(job["jid"])
-    if members:
-        client.redis.zadd(keys.RETRY, members)
-    return jids
-
-
 def _package_root() -> str:
     """Where `supervisor` and `worker_app` are importable from: tasks run this very code."""
     return str(Path(__file__).resolve().parent.parent)
-
-
-def _client(url: str) -> Any:
-    import redis
-
-    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
-
-
-def _ledger_key() -> str:
-    from worker_app import keys
-
-    return keys.LEDGER
-
-
-def _read_ledger(url: str) -> dict[str, int]:
-    raw = _client(url).hgetall(_ledger_key())
-    return {jid.decode(): int(count) for jid, count in raw.items()}
 
 
 def write_outputs(out: Path, summary: Mapping[str, Any], demo: Demo) -> list[Path]:
