@@ -195,9 +195,10 @@ class DemoPlan:
     seed: int | None
     timeout_s: float
     queues: tuple[str, ...]
+    environ: Mapping[str, str]  # the demo's own start-up environment, which every task inherits
 
 
-def make_plan(args: argparse.Namespace) -> DemoPlan:
+def make_plan(args: argparse.Namespace, environ: Mapping[str, str]) -> DemoPlan:
     """Options over the task definition over defaults; every check before any process starts."""
     template, limits = load_ecs(args.ecs_dir or default_ecs_dir())
     if args.tasks:
@@ -229,6 +230,7 @@ def make_plan(args: argparse.Namespace) -> DemoPlan:
         seed=args.seed,
         timeout_s=args.timeout,
         queues=worker_queues(env.get("WORKER_QUEUES", "default")),
+        environ=environ,
     )
 
 
@@ -481,13 +483,13 @@ class Demo:
             "MIGRATION_STRATEGY": self.plan.strategy,
             "ECS_CONTAINER_METADATA_URI_V4": uri,
             "PYTHONPATH": os.pathsep.join(
-                filter(None, [_package_root(), os.environ.get("PYTHONPATH")])
+                filter(None, [_package_root(), self.plan.environ.get("PYTHONPATH")])
             ),
         }
         if self.plan.seed is not None:
             overrides["MIGRATION_SEED"] = str(self.plan.seed * 100_003 + self._task_number)
         urls = {"MIGRATION_NEW_REDIS_URL": self.new_url, "MIGRATION_OLD_REDIS_URL": self.old_url}
-        env = task_environment(os.environ, self.plan.template, urls, overrides)
+        env = task_environment(self.plan.environ, self.plan.template, urls, overrides)
         task = self._fleet.start(task_id, self._revision, self._weight, env)
         self.record_event(
             "demo_task_started", task=task_id, revision=self._revision, weight=self._weight
@@ -727,8 +729,9 @@ def write_outputs(out: Path, summary: Mapping[str, Any], demo: Demo) -> list[Pat
 def run(args: argparse.Namespace, _settings: None) -> int:
     """Exit 0 when nothing was lost and every job ran; 1 otherwise (the summary says what)."""
     from supervisor.embedded_redis import RedisServer
+    from supervisor.execenv import launch_environ
 
-    plan = make_plan(args)
+    plan = make_plan(args, launch_environ())
     with contextlib.ExitStack() as stack:
         urls = []
         for given in (args.old_redis, args.new_redis):

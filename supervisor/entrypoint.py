@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+from collections.abc import Mapping
 
 from supervisor.execenv import build_env, exec_worker, launch_environ, resolve_command
 from supervisor.identity import TaskIdentity, read_identity
@@ -16,15 +16,16 @@ from supervisor.settings import Settings
 METADATA_VARIABLE = "ECS_CONTAINER_METADATA_URI_V4"
 
 
-def current_identity() -> TaskIdentity:
-    return read_identity(os.environ.get(METADATA_VARIABLE))
+def current_identity(environ: Mapping[str, str]) -> TaskIdentity:
+    """The task this process runs in, from the metadata endpoint ECS names in the environment."""
+    return read_identity(environ.get(METADATA_VARIABLE))
 
 
 def run_exec(command: list[str], settings: Settings) -> int:
     """Resolve the command first (127/126 before any Redis is touched), toss, log, exec."""
     environ = launch_environ()
     path = resolve_command(command, environ)
-    identity = current_identity()
+    identity = current_identity(environ)
     log = get_logger()
     decision = choose(settings, identity, log)
     log.info("redis_selected", **selected_fields(settings, decision, identity, command[0]))
@@ -38,6 +39,6 @@ def add_toss_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_toss(_args: argparse.Namespace, settings: Settings) -> int:
     """A dry run: no `redis_selected` event and no `even` slot taken, so fleet stats stay true."""
-    decision = choose(settings, current_identity(), get_logger(), dry_run=True)
+    decision = choose(settings, current_identity(launch_environ()), get_logger(), dry_run=True)
     print(json.dumps(decision_document(decision)), file=sys.stdout)
     return 0

@@ -63,10 +63,11 @@ class Worker:
 
 def run(command: list[str], settings: Settings) -> int:
     """Resolve (127/126 first), block the waited signals before any thread exists, toss, supervise."""
-    path = resolve_command(command, launch_environ())
+    environ = launch_environ()
+    path = resolve_command(command, environ)
     signal.pthread_sigmask(signal.SIG_BLOCK, signals.WAITED)
     subreaper = become_subreaper()
-    identity = current_identity()
+    identity = current_identity(environ)
     log = get_logger()
     decision = choose(settings, identity, log)
     log.info(
