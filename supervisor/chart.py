@@ -1,6 +1,7 @@
 """The demo's picture: OLD draining while NEW takes over, and which side the tasks were on.
 
-matplotlib is imported here, lazily, with the Agg backend: no display is needed.
+matplotlib is imported here, lazily, with the Agg backend: no display is needed. It comes with
+the `demo` extra (`pip install 'cointoss[demo]'`), so the worker image does not carry it.
 """
 
 from __future__ import annotations
@@ -42,11 +43,20 @@ _MARKER_STYLE = {
 }
 
 
+class ChartUnavailable(Exception):
+    """matplotlib is not installed: the demo still writes its summary and events."""
+
+
 def draw_chart(
     samples: Sequence[Sample], markers: Sequence[Marker], path: Path, title: str
 ) -> Path:
     """Writes a two-panel PNG: queue depth on each Redis, and tasks per side (stacked)."""
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise ChartUnavailable(
+            f"{path.name} not drawn: matplotlib is not installed (pip install 'cointoss[demo]')"
+        ) from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -274,7 +274,9 @@ class Deployment:
 
 
 @dataclass
-class _State:
+class DemoState:
+    """What the run saw, kept for the summary and written out at the end."""
+
     events: list[dict[str, Any]] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
     markers: list[Marker] = field(default_factory=list)
@@ -296,7 +298,7 @@ class Demo:
         self.plan = plan
         self.old_url, self.new_url = old_url, new_url
         self.display = display
-        self.state = _State()
+        self.state = DemoState()
         self._rng = random.Random(plan.seed)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -706,23 +708,27 @@ def _package_root() -> str:
     return str(Path(__file__).resolve().parent.parent)
 
 
-def write_outputs(out: Path, summary: Mapping[str, Any], demo: Demo) -> list[Path]:
-    """summary.json, events.jsonl (every event, in order) and chart.png in `out`."""
-    from supervisor.chart import draw_chart
+def write_outputs(out: Path, summary: Mapping[str, Any], state: DemoState) -> list[Path]:
+    """summary.json, events.jsonl (every event, in order) and, with matplotlib, chart.png."""
+    from supervisor.chart import ChartUnavailable, draw_chart
 
     out.mkdir(parents=True, exist_ok=True)
     summary_path = out / "summary.json"
     summary_path.write_text(json.dumps(summary, indent=2) + "\n")
     events_path = out / "events.jsonl"
     with events_path.open("w") as handle:
-        for event in demo.state.events:
+        for event in state.events:
             handle.write(json.dumps(event) + "\n")
-    chart_path = draw_chart(
-        demo.state.samples,
-        demo.state.markers,
-        out / "chart.png",
-        f"cointoss demo: {summary['tasks']} tasks, {summary['strategy']}, {summary['mode']}",
-    )
+    try:
+        chart_path = draw_chart(
+            state.samples,
+            state.markers,
+            out / "chart.png",
+            f"cointoss demo: {summary['tasks']} tasks, {summary['strategy']}, {summary['mode']}",
+        )
+    except ChartUnavailable as missing:
+        print(missing, file=sys.stderr)
+        return [summary_path, events_path]
     return [summary_path, events_path, chart_path]
 
 
@@ -739,7 +745,7 @@ def run(args: argparse.Namespace, _settings: None) -> int:
         display = stack.enter_context(Display())
         demo = Demo(plan, urls[0], urls[1], display)
         summary = demo.run()
-        paths = write_outputs(args.out, summary, demo)
+        paths = write_outputs(args.out, summary, demo.state)
     print(format_summary(summary))
     print("wrote " + ", ".join(str(path) for path in paths))
     jobs = summary["jobs"]
