@@ -129,7 +129,8 @@ def main() -> None:
     parser.add_argument("--rss-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
-        rss_child(*args.rss_child[:2], int(args.rss_child[2]))
+        old_url, new_url, batch = args.rss_child
+        rss_child(old_url, new_url, int(batch))
         return
 
     with RedisServer() as old, RedisServer() as new:

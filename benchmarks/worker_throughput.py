@@ -16,7 +16,10 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import redis
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -68,13 +71,13 @@ def drain_rate(server: RedisServer, kind: str, jobs: int, concurrency: int) -> f
         proc.wait(60)
 
 
-def drained(client) -> bool:  # type: ignore[no-untyped-def]
+def drained(client: redis.Redis) -> bool:
     if client.llen("queue:default"):
         return False
     return not any(client.llen(key) for key in client.scan_iter(match="queue:sq|*"))
 
 
-def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

@@ -87,7 +87,7 @@ class AutoMigrator:
         except LeaseLost:
             self.log.warning("auto_migrate_lock_lost", owner=self.owner)
             lease = None
-        except (CoinTossError, *redis_errors()) as exc:
+        except redis_errors(CoinTossError) as exc:
             self.log.error(
                 "auto_migrate_failed", error=type(exc).__name__, detail=redact_text(str(exc))
             )

@@ -58,8 +58,11 @@ def unreachable(role: str, url: str, exc: Exception) -> RedisUnavailableError:
     return RedisUnavailableError(f"{role} Redis at {url_host(url)} is unreachable ({kind})")
 
 
-def redis_errors() -> tuple[type[Exception], ...]:
-    """The exceptions that mean 'this Redis cannot serve us now'."""
+def redis_errors(*also: type[Exception]) -> tuple[type[Exception], ...]:
+    """The exceptions that mean 'this Redis cannot serve us now' (plus `also`, for one `except`).
+
+    A function, not a constant, so that importing this module does not import redis-py.
+    """
     import redis
 
-    return (redis.RedisError, OSError)
+    return (redis.RedisError, OSError, *also)

@@ -19,9 +19,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from supervisor.chart import Marker, Sample
+from supervisor.decide import Strategy
 from supervisor.demo_display import Display
 from supervisor.demo_summary import TaskChoice, deployment_split, format_summary, tally_jobs
 from supervisor.demo_workload import (
@@ -188,7 +189,7 @@ class DemoPlan:
     template: TaskTemplate
     limits: DeploymentLimits
     mode: Mode
-    strategy: str
+    strategy: Strategy
     weights: list[float]
     jobs: int
     kills: int
@@ -223,7 +224,7 @@ def make_plan(args: argparse.Namespace, environ: Mapping[str, str]) -> DemoPlan:
         template=template,
         limits=limits,
         mode=args.mode or template.entry_point[1],  # type: ignore[arg-type]
-        strategy=strategy,
+        strategy=cast(Strategy, strategy),  # checked just above
         weights=weight_schedule(args.deployments, weight),
         jobs=args.jobs,
         kills=args.kills,
@@ -394,8 +395,11 @@ class Demo:
                 continue
             confirmed_since = None
             stuck = sample.old_queued > 0 and sample.tasks_old == 0 and 0 < self._weight < 1
-            no_consumer_since = (no_consumer_since or time.monotonic()) if stuck else None
-            if stuck and time.monotonic() - no_consumer_since >= NO_CONSUMER_S:
+            if not stuck:
+                no_consumer_since = None
+                continue
+            no_consumer_since = no_consumer_since or time.monotonic()
+            if time.monotonic() - no_consumer_since >= NO_CONSUMER_S:
                 if reshuffles == MAX_RESHUFFLES:
                     return  # the cut-over then strands OLD's queue: the summary will say lost
                 reshuffles += 1
@@ -423,8 +427,12 @@ class Demo:
             if task.unexpected_exit:
                 self._replace(task)
         sample = self._latest
-        fresh = sample is not None and sample.t_s > self._mover_done_s
-        if fresh and sample.old_queued == 0 and sample.old_later > 0:
+        if (
+            sample is not None
+            and sample.t_s > self._mover_done_s
+            and sample.old_queued == 0
+            and sample.old_later > 0
+        ):
             self._run_mover()
         time.sleep(TICK_S)
 
@@ -639,7 +647,7 @@ class Demo:
             choices = [TaskChoice(t.first_side, t.first_reason, t.side) for t in tasks]
             row = deployment_split(
                 deployment.revision, deployment.weight, self.plan.strategy, choices
-            )  # type: ignore[arg-type]
+            )
             row.update(
                 why=deployment.why,
                 started_s=round(deployment.started_s, 2),

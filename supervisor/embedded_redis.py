@@ -184,7 +184,7 @@ class RedisServer:
     def client(self, **kwargs: object) -> redis.Redis:
         import redis
 
-        return redis.Redis.from_url(self.url, **kwargs)  # type: ignore[arg-type]
+        return redis.Redis.from_url(self.url, **kwargs)
 
     @property
     def pid(self) -> int | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -600,7 +600,7 @@ class _SideErrors:
             raise failure(self._role, self._url, exc) from None
 
 
-def _batch_from_journal(journal: str, fields: dict[bytes, bytes]) -> _Batch | None:
+def _batch_from_journal(journal: str, fields: Mapping[Any, Any]) -> _Batch | None:
     try:
         return _Batch(
             batch_id=journal[len(k.MIGRATE_JOURNAL_PREFIX) :],

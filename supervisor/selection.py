@@ -110,7 +110,7 @@ def next_sequence(
         pipe.expire(key, k.ROLLOUT_SEQUENCE_TTL_S)
         sequence, _ = pipe.execute()
         return int(sequence)
-    except (*redis_errors(), ValueError) as exc:
+    except redis_errors(ValueError) as exc:
         log.warning(
             "even_unavailable",
             reason="new_unreachable_fell_back_to_random",

@@ -248,7 +248,7 @@ def _show(result: dict[str, Any], *, as_json: bool, compact: bool) -> None:
 
 def render(result: dict[str, Any]) -> Any:
     """The table a human reads: one row per key, OLD and NEW side by side, verdict underneath."""
-    from rich.console import Group
+    from rich.console import Group, RenderableType
     from rich.table import Table
     from rich.text import Text
 
@@ -268,7 +268,7 @@ def render(result: dict[str, Any]) -> Any:
     table.add_row("live consumers", str(old["live_processes"]), str(new["live_processes"]))
     table.add_row("busy", str(old["busy"]), str(new["busy"]))
     table.add_row("quiet", *(str(sum(p["quiet"] for p in s["processes"])) for s in (old, new)))
-    lines = [table, Text(f"verdict: {result['verdict']}", style="bold")]
+    lines: list[RenderableType] = [table, Text(f"verdict: {result['verdict']}", style="bold")]
     lines += [Text(f"warning: {redact_text(w)}", style="yellow") for w in result["warnings"]]
     return Group(*lines)
 

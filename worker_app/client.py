@@ -67,7 +67,7 @@ class Client:
         pipe = self.redis.pipeline(transaction=False)
         for start in range(0, len(jobs), BULK_BATCH):
             batch = jobs[start : start + BULK_BATCH]
-            if scheduled:
+            if run_at is not None:
                 pipe.zadd(keys.SCHEDULE, {dump_job(job): run_at for job in batch})
             else:
                 enqueue(pipe, queue, batch)

@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import redis
 
@@ -64,7 +65,7 @@ class ReliableFetch:
         order = self.queue_order()
         index = {name: i for i, name in enumerate(order, start=1)}
         inflight = [keys.inflight_key(self.identity, q) for q in order]
-        ack_args: list[object] = []
+        ack_args: list[bytes | int] = []
         for work in acks:
             ack_args += [index[work.queue], work.payload]
         found = self._fetch(
@@ -80,13 +81,15 @@ class ReliableFetch:
             return [UnitOfWork(order[pair], payload, inflight[pair]) for payload in found[1:]]
         queue = self.names[slot % len(self.names)]  # fixed spread: every queue has a waiter
         flight = keys.inflight_key(self.identity, queue)
-        payload = self.redis.brpoplpush(keys.queue_key(queue), flight, BLOCK_TIMEOUT_S)
+        payload = cast(
+            bytes | None, self.redis.brpoplpush(keys.queue_key(queue), flight, BLOCK_TIMEOUT_S)
+        )
         return [UnitOfWork(queue, payload, flight)] if payload is not None else []
 
     def ack(self, works: Sequence[UnitOfWork]) -> None:
         pipe = self.redis.pipeline(transaction=False)
         for work in works:
-            pipe.lrem(work.inflight, 1, work.payload)
+            pipe.lrem(work.inflight, 1, work.payload)  # type: ignore[arg-type]  # bytes are fine
         pipe.execute()
 
     def requeue(self, work: UnitOfWork) -> bool:

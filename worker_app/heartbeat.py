@@ -19,6 +19,7 @@ from typing import Any
 
 import psutil
 import redis
+from redis.typing import EncodableT, FieldT
 
 from worker_app import keys
 from worker_app.config import WorkerConfig
@@ -140,9 +141,10 @@ class Heartbeat:
     def clear(self) -> None:
         """Leaves `processes` on a clean stop; the `<identity>` hash just expires, as Sidekiq's."""
         try:
-            self.redis.pipeline(transaction=False).srem(keys.PROCESSES, self.identity).unlink(
-                *keys.work_keys(self.identity)
-            ).execute()
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.srem(keys.PROCESSES, self.identity)
+            pipe.unlink(*keys.work_keys(self.identity))
+            pipe.execute()
         except redis.RedisError as exc:
             self.log.warning("heartbeat_clear_failed", error=str(exc))
 
@@ -159,7 +161,9 @@ class Heartbeat:
                 pipe.incrby(keys.daily(stat, date), count)
                 pipe.expire(keys.daily(stat, date), keys.STATS_TTL_S)
         if work:
-            running = {tid: _work_entry(*work) for tid, work in list(self.state.running.items())}
+            running: dict[FieldT, EncodableT] = {
+                tid: _work_entry(*work) for tid, work in list(self.state.running.items())
+            }
             for key in keys.work_keys(self.identity):
                 pipe.unlink(key)
                 if running:

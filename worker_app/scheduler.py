@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
-from typing import Any
+from typing import Any, Protocol, cast
 
 import redis
 
@@ -29,6 +29,12 @@ def poll_delay(average: float, process_count: int) -> float:
     return average * random.random()
 
 
+class Flag(Protocol):
+    """Anything with `is_set()`: one event, or the worker's "quiet or stopping" pair."""
+
+    def is_set(self) -> bool: ...
+
+
 class Poller:
     def __init__(self, client: redis.Redis, poll_interval: float | None, log: Any) -> None:
         self.redis = client
@@ -43,7 +49,10 @@ class Poller:
         moved = 0
         for zset in SETS:
             while stop is None or not stop.is_set():
-                members = self.redis.zrangebyscore(zset, "-inf", repr(now()), start=0, num=BATCH)
+                members = cast(
+                    list[bytes],
+                    self.redis.zrangebyscore(zset, "-inf", repr(now()), start=0, num=BATCH),
+                )
                 for member in members:
                     moved += self._move(zset, member)
                 if len(members) < BATCH:
@@ -95,7 +104,7 @@ class Poller:
             return poll_delay(self.poll_interval, 1)
         return INITIAL_WAIT_S + random.random() * 5
 
-    def run(self, stop: threading.Event, paused: threading.Event, on_error: Any) -> None:
+    def run(self, stop: threading.Event, paused: Flag, on_error: Any) -> None:
         if stop.wait(self.initial_wait()):
             return
         while True:

@@ -15,6 +15,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import redis
@@ -197,7 +198,7 @@ class Worker:
             if work is None:
                 continue
             if self.stopping.is_set() or self.quiet.is_set():
-                self._until_done(lambda w=work: self.fetcher.requeue(w), "requeue")
+                self._until_done(partial(self.fetcher.requeue, work), "requeue")
                 continue
             try:
                 if self._perform(slot, tid, work):
@@ -232,7 +233,7 @@ class Worker:
         if acks:
             self._until_done(lambda: self.fetcher.ack(acks), "ack", deadline)
         for work in _drain(self.buffer):
-            self._until_done(lambda w=work: self.fetcher.requeue(w), "requeue", deadline)
+            self._until_done(partial(self.fetcher.requeue, work), "requeue", deadline)
 
     def _perform(self, slot: int, tid: str, work: UnitOfWork) -> bool:
         """Runs one job; True when it succeeded and still needs its ack."""
