@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from supervisor.demo import task_environment, worker_queues
+from supervisor.demo_plan import task_environment, worker_queues
 from supervisor.errors import ConfigError
 from supervisor.rollout_plan import DeploymentLimits
 from supervisor.taskdef import (
