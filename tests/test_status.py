@@ -185,6 +185,23 @@ class TestStatusCommand:
         assert first["verdict"] == RETIRABLE
         assert look["verdict"] == ONLY_SCHEDULED
 
+    def test_watch_without_a_number_refreshes_every_two_seconds(
+        self, old_redis: RedisServer, new_redis: RedisServer
+    ) -> None:
+        """`--watch` alone is accepted (the runbook writes it so) and looks again, every 2 s."""
+        proc = subprocess.Popen(
+            cointoss_argv("status", "--json", "--watch"),
+            env=child_env(urls(old_redis, new_redis)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        looks = [json.loads(proc.stdout.readline()) for _ in range(2)]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 130
+        assert [look["verdict"] for look in looks] == [RETIRABLE, RETIRABLE]
+
     def test_unreachable_old_exits_69(
         self, new_redis: RedisServer, redis_factory: type[RedisServer]
     ) -> None:

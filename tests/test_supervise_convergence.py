@@ -66,7 +66,7 @@ def test_worker_on_old_moves_to_new_after_k_drained_checks(
     checks = all_checks[checks_before:]
     drained_run = [c for c in checks if c["drained"]]
     assert [c["consecutive"] for c in drained_run] == [1, 2, 3]
-    (confirmed,) = sup.events("old_drained_confirmed")
+    (confirmed,) = sup.events("old_drained")
     assert 0 <= confirmed["delay_s"] <= JITTER_S
     selected = sup.events("redis_selected")
     assert [(e["side"], e["reason"]) for e in selected] == [("old", "coin"), ("new", "old_drained")]
@@ -107,7 +107,7 @@ def test_stop_during_the_jitter_pause_does_not_start_a_new_life(
     )
     wait_until(lambda: starts(start_file), what="the first life")
     old_redis.client().delete("queue:default")
-    sup.wait_event("old_drained_confirmed")
+    sup.wait_event("old_drained")
     sup.send(signal.SIGTERM)
     assert sup.wait() == 4
     assert len(starts(start_file)) == 1 and sup.events("worker_restarting") == []
