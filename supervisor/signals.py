@@ -46,15 +46,20 @@ def exit_code(wait_status: int) -> int:
     return SIGNAL_EXIT_BASE - code if code < 0 else code
 
 
-def ended_by_signal(wait_status: int) -> signal.Signals | None:
-    """The signal that ended the child, or None when it exited by itself."""
+def ended_by_signal(wait_status: int) -> int | None:
+    """The signal that ended the child (a plain int: it may be real-time), or None when it exited by itself."""
     if os.WIFSIGNALED(wait_status):
-        return signal.Signals(os.WTERMSIG(wait_status))
+        return os.WTERMSIG(wait_status)
     return None
 
 
 def name(signum: int) -> str:
-    """`SIGTERM` rather than 15 in events."""
+    """`SIGTERM` rather than 15 in events; `SIGRTMIN+3` for a real-time signal between the two ends.
+
+    `signal.Signals` names only SIGRTMIN and SIGRTMAX; the others are plain ints there.
+    """
+    if signal.SIGRTMIN < signum < signal.SIGRTMAX:
+        return f"SIGRTMIN+{signum - signal.SIGRTMIN}"
     try:
         return signal.Signals(signum).name
     except ValueError:

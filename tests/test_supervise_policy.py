@@ -19,7 +19,7 @@ from supervisor.restarts import (
     backoff_delay,
 )
 from supervisor.settings import Settings
-from supervisor.signals import FORWARDED, STOP_REQUESTS, WAITED, exit_code
+from supervisor.signals import FORWARDED, STOP_REQUESTS, WAITED, exit_code, name
 
 POLICY = RestartPolicy(max_restarts=5, window_s=300)
 
@@ -150,3 +150,19 @@ def test_signal_table():
     }  # fmt: skip
     assert {*FORWARDED, signal.SIGCHLD} == WAITED
     assert set(FORWARDED) >= STOP_REQUESTS
+
+
+@pytest.mark.parametrize(
+    ("signum", "expected"),
+    [
+        (signal.SIGTERM, "SIGTERM"),
+        (signal.SIGRTMIN, "SIGRTMIN"),
+        (signal.SIGRTMIN + 1, "SIGRTMIN+1"),
+        (signal.SIGRTMAX - 1, f"SIGRTMIN+{signal.SIGRTMAX - 1 - signal.SIGRTMIN}"),
+        (signal.SIGRTMAX, "SIGRTMAX"),
+        (200, "200"),
+    ],
+)
+def test_signal_names_cover_real_time_signals(signum, expected):
+    """Events name every signal; real-time ones between the ends are SIGRTMIN+N (not a bare number)."""
+    assert name(signum) == expected

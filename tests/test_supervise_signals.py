@@ -152,6 +152,15 @@ def test_exit_code_is_the_childs_or_128_plus_the_signal(supervised, tmp_path, sc
     assert exited["exit_code"] == code
 
 
+def test_a_child_ended_by_a_real_time_signal_is_named_and_128_plus_n(supervised):
+    """`signal.Signals` has no member for SIGRTMIN+2: the end is still logged by name, and 128+N."""
+    script = "import os, signal; os.kill(os.getpid(), signal.SIGRTMIN + 2)"
+    sup = supervised([sys.executable, "-c", script], supervise_env())
+    assert sup.wait() == 128 + signal.SIGRTMIN + 2
+    (exited,) = sup.events("worker_exited")
+    assert exited["signal"] == "SIGRTMIN+2"
+
+
 def test_missing_command_is_127_and_non_executable_is_126(tmp_path):
     """Command errors are found before any toss: 127 not found, 126 not executable, one line each."""
     from tests.conftest import run_cointoss
