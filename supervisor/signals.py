@@ -8,6 +8,18 @@ from __future__ import annotations
 import os
 import signal
 
+# Signals no process can catch, block or ignore.
+UNCATCHABLE: frozenset[int] = frozenset({signal.SIGKILL, signal.SIGSTOP})
+
+# Every signal whose disposition a process can set: the named standard ones, then the real-time
+# range as Python reports it. `signal.SIGRTMIN` is glibc's run-time value, already above the two
+# signals glibc keeps for itself (32 and 33: thread cancellation and setxid), which must never be
+# touched; nothing below SIGRTMIN is taken from the real-time side.
+CATCHABLE: tuple[int, ...] = (
+    *(int(s) for s in signal.Signals if s < signal.SIGRTMIN and s not in UNCATCHABLE),
+    *range(signal.SIGRTMIN, signal.SIGRTMAX + 1),
+)
+
 # Every catchable signal an operator, ECS or a terminal sends to a worker. SIGCHLD is ours
 # (reaping); SIGKILL/SIGSTOP cannot be caught; synchronous faults (SEGV, BUS...) are our own.
 FORWARDED: tuple[signal.Signals, ...] = (

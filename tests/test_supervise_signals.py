@@ -78,10 +78,16 @@ def test_stop_signal_is_forwarded_and_the_childs_exit_code_is_returned(
 
 
 def test_child_starts_with_an_empty_mask_and_default_dispositions(supervised):
-    """Blocked signals and ignored ones (SIGPIPE, a HUP ignored by our own parent) are reset before exec."""
-    ignore_hup = ["sh", "-c", 'trap "" HUP; exec "$@"', "sh"]
+    """Blocked signals and ignored ones (SIGPIPE; HUP and SIGRTMIN+6 ignored by our parent) are reset."""
+    ignore_some = [
+        sys.executable,
+        "-c",
+        "import os, signal, sys\n"
+        "for s in (signal.SIGHUP, signal.SIGRTMIN + 6): signal.signal(s, signal.SIG_IGN)\n"
+        "os.execvp(sys.argv[1], sys.argv[1:])",
+    ]
     probe = ["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"]
-    sup = supervised(probe, supervise_env(), prefix=ignore_hup)
+    sup = supervised(probe, supervise_env(), prefix=ignore_some)
     assert sup.wait() == 0
     lines = dict(line.split(":") for line in sup.output().splitlines() if line.startswith("Sig"))
     assert int(lines["SigBlk"], 16) == 0
