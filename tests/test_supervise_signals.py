@@ -53,6 +53,47 @@ def test_every_non_stop_signal_reaches_the_child_once_and_in_order(supervised, t
     assert recorded(record) == [s.name for s in NON_STOP] + ["SIGTERM"]
 
 
+def test_other_catchable_signals_reach_the_child_too(supervised, tmp_path):
+    """ALRM, PWR, VTALRM and real-time signals (not in `signal.Signals`) are forwarded once each;
+    before, their default action ended the supervisor and left the worker running orphaned."""
+    sup, record, start_file = started_recorder(supervised, tmp_path)
+    sent = [signal.SIGALRM, signal.SIGPWR, signal.SIGRTMIN + 1, signal.SIGVTALRM, signal.SIGRTMAX]
+    names = ["SIGALRM", "SIGPWR", "SIGRTMIN+1", "SIGVTALRM", "SIGRTMAX"]
+    for count, signum in enumerate(sent, start=1):
+        sup.send(signum)
+        wait_until(lambda n=count: len(recorded(record)) >= n, what=f"signal {signum} recorded")
+    assert recorded(record) == names
+    assert [e["signal"] for e in sup.events("signal_forwarded")] == names
+    assert sup.process.poll() is None
+    (start,) = starts(start_file)
+    assert psutil.Process(start["pid"]).status() != psutil.STATUS_ZOMBIE
+    assert sup.events("worker_exited") == []
+    sup.send(signal.SIGTERM)
+    assert sup.wait() == 0
+    assert recorded(record) == [*names, "SIGTERM"]
+
+
+def test_an_external_sigpipe_or_sigxfsz_is_ignored_not_forwarded(supervised, tmp_path):
+    """PIPE and XFSZ stay the supervisor's own (ignored, as Python sets them): a `kill -PIPE` to it
+    changes nothing, neither for it nor for the worker."""
+    sup, record, start_file = started_recorder(supervised, tmp_path)
+    sup.send(signal.SIGPIPE)
+    sup.send(signal.SIGXFSZ)
+    # a later, higher-numbered signal: had PIPE or XFSZ been waited for, it would come first
+    sup.send(signal.SIGWINCH)
+    wait_until(lambda: "SIGWINCH" in recorded(record), what="WINCH recorded")
+    assert recorded(record) == ["SIGWINCH"]
+    assert [e["signal"] for e in sup.events("signal_forwarded")] == ["SIGWINCH"]
+    assert sup.process.poll() is None
+    (start,) = starts(start_file)
+    assert psutil.Process(start["pid"]).status() != psutil.STATUS_ZOMBIE
+    with open(f"/proc/{sup.pid}/status") as handle:
+        ignored = next(int(line.split(":")[1], 16) for line in handle if line.startswith("SigIgn"))
+    assert ignored & (1 << (signal.SIGPIPE - 1)) and ignored & (1 << (signal.SIGXFSZ - 1))
+    sup.send(signal.SIGTERM)
+    assert sup.wait() == 0
+
+
 def test_supervisor_is_not_stopped_by_job_control_signals(supervised, tmp_path):
     """TSTP, TTIN and TTOU are forwarded, never acted on by the supervisor itself (it must not stop)."""
     sup, record, _ = started_recorder(supervised, tmp_path)
