@@ -19,14 +19,17 @@ import signal
 from collections.abc import Mapping, Sequence
 
 from supervisor.errors import CoinTossError, CommandNotExecutableError, CommandNotFoundError
+from supervisor.signals import CATCHABLE
 
-_UNCATCHABLE = {signal.SIGKILL, signal.SIGSTOP}
 EXEC_FAILED_STATUS = 127
 
 
-def resettable_signals() -> list[signal.Signals]:
-    """Every signal whose disposition a process can set."""
-    return [s for s in signal.Signals if s not in _UNCATCHABLE]
+def resettable_signals() -> tuple[int, ...]:
+    """Every signal whose disposition a process can set, real-time ones included.
+
+    An ignored disposition survives execve, and whoever started us may have ignored any of them.
+    """
+    return CATCHABLE
 
 
 def spawn(path: str, argv: Sequence[str], env: Mapping[str, str]) -> int:

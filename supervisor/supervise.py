@@ -244,7 +244,7 @@ class Supervisor:
             "worker_exited",
             pid=self.worker.pid,
             exit_code=code,
-            signal=ended_by.name if ended_by else None,
+            signal=signals.name(ended_by) if ended_by is not None else None,
             runtime_s=round(self.clock() - self.worker.started_at, 3),
             phase=self.phase.value,
         )

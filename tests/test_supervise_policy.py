@@ -19,7 +19,7 @@ from supervisor.restarts import (
     backoff_delay,
 )
 from supervisor.settings import Settings
-from supervisor.signals import FORWARDED, STOP_REQUESTS, WAITED, exit_code
+from supervisor.signals import FORWARDED, STOP_REQUESTS, WAITED, exit_code, name
 
 POLICY = RestartPolicy(max_restarts=5, window_s=300)
 
@@ -142,11 +142,42 @@ def test_exit_code_from_wait_status(status, code):
 
 
 def test_signal_table():
-    """Every catchable signal the issue names is forwarded; SIGCHLD is waited for but never forwarded."""
-    names = {s.name for s in FORWARDED}
-    assert names == {
-        "SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2",
-        "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGWINCH", "SIGCONT",
+    """Every catchable signal is forwarded but SIGCHLD (ours), our own faults and PIPE/XFSZ/XCPU."""
+    kept = {
+        signal.SIGCHLD, signal.SIGKILL, signal.SIGSTOP,
+        signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGTRAP,
+        signal.SIGSYS, signal.SIGABRT,
+        signal.SIGPIPE, signal.SIGXFSZ, signal.SIGXCPU,
     }  # fmt: skip
+    assert not kept & set(FORWARDED)
+    named = {
+        signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1,
+        signal.SIGUSR2, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGWINCH,
+        signal.SIGCONT, signal.SIGALRM, signal.SIGPWR, signal.SIGURG, signal.SIGVTALRM,
+        signal.SIGPROF, signal.SIGIO, signal.SIGSTKFLT, signal.SIGRTMIN, signal.SIGRTMAX,
+    }  # fmt: skip
+    assert named <= set(FORWARDED)
+    real_time = set(range(signal.SIGRTMIN, signal.SIGRTMAX + 1))
+    assert real_time <= set(FORWARDED)
+    standard = {s for s in signal.valid_signals() if isinstance(s, signal.Signals)}
+    assert set(FORWARDED) == (standard - kept) | real_time
+    assert min(real_time) > 33  # never glibc's own 32 and 33
+    assert len(FORWARDED) == len(set(FORWARDED))
     assert {*FORWARDED, signal.SIGCHLD} == WAITED
     assert set(FORWARDED) >= STOP_REQUESTS
+
+
+@pytest.mark.parametrize(
+    ("signum", "expected"),
+    [
+        (signal.SIGTERM, "SIGTERM"),
+        (signal.SIGRTMIN, "SIGRTMIN"),
+        (signal.SIGRTMIN + 1, "SIGRTMIN+1"),
+        (signal.SIGRTMAX - 1, f"SIGRTMIN+{signal.SIGRTMAX - 1 - signal.SIGRTMIN}"),
+        (signal.SIGRTMAX, "SIGRTMAX"),
+        (200, "200"),
+    ],
+)
+def test_signal_names_cover_real_time_signals(signum, expected):
+    """Events name every signal; real-time ones between the ends are SIGRTMIN+N (not a bare number)."""
+    assert name(signum) == expected

@@ -53,6 +53,47 @@ def test_every_non_stop_signal_reaches_the_child_once_and_in_order(supervised, t
     assert recorded(record) == [s.name for s in NON_STOP] + ["SIGTERM"]
 
 
+def test_other_catchable_signals_reach_the_child_too(supervised, tmp_path):
+    """ALRM, PWR, VTALRM and real-time signals (not in `signal.Signals`) are forwarded once each;
+    before, their default action ended the supervisor and left the worker running orphaned."""
+    sup, record, start_file = started_recorder(supervised, tmp_path)
+    sent = [signal.SIGALRM, signal.SIGPWR, signal.SIGRTMIN + 1, signal.SIGVTALRM, signal.SIGRTMAX]
+    names = ["SIGALRM", "SIGPWR", "SIGRTMIN+1", "SIGVTALRM", "SIGRTMAX"]
+    for count, signum in enumerate(sent, start=1):
+        sup.send(signum)
+        wait_until(lambda n=count: len(recorded(record)) >= n, what=f"signal {signum} recorded")
+    assert recorded(record) == names
+    assert [e["signal"] for e in sup.events("signal_forwarded")] == names
+    assert sup.process.poll() is None
+    (start,) = starts(start_file)
+    assert psutil.Process(start["pid"]).status() != psutil.STATUS_ZOMBIE
+    assert sup.events("worker_exited") == []
+    sup.send(signal.SIGTERM)
+    assert sup.wait() == 0
+    assert recorded(record) == [*names, "SIGTERM"]
+
+
+def test_an_external_sigpipe_or_sigxfsz_is_ignored_not_forwarded(supervised, tmp_path):
+    """PIPE and XFSZ stay the supervisor's own (ignored, as Python sets them): a `kill -PIPE` to it
+    changes nothing, neither for it nor for the worker."""
+    sup, record, start_file = started_recorder(supervised, tmp_path)
+    sup.send(signal.SIGPIPE)
+    sup.send(signal.SIGXFSZ)
+    # a later, higher-numbered signal: had PIPE or XFSZ been waited for, it would come first
+    sup.send(signal.SIGWINCH)
+    wait_until(lambda: "SIGWINCH" in recorded(record), what="WINCH recorded")
+    assert recorded(record) == ["SIGWINCH"]
+    assert [e["signal"] for e in sup.events("signal_forwarded")] == ["SIGWINCH"]
+    assert sup.process.poll() is None
+    (start,) = starts(start_file)
+    assert psutil.Process(start["pid"]).status() != psutil.STATUS_ZOMBIE
+    with open(f"/proc/{sup.pid}/status") as handle:
+        ignored = next(int(line.split(":")[1], 16) for line in handle if line.startswith("SigIgn"))
+    assert ignored & (1 << (signal.SIGPIPE - 1)) and ignored & (1 << (signal.SIGXFSZ - 1))
+    sup.send(signal.SIGTERM)
+    assert sup.wait() == 0
+
+
 def test_supervisor_is_not_stopped_by_job_control_signals(supervised, tmp_path):
     """TSTP, TTIN and TTOU are forwarded, never acted on by the supervisor itself (it must not stop)."""
     sup, record, _ = started_recorder(supervised, tmp_path)
@@ -78,10 +119,16 @@ def test_stop_signal_is_forwarded_and_the_childs_exit_code_is_returned(
 
 
 def test_child_starts_with_an_empty_mask_and_default_dispositions(supervised):
-    """Blocked signals and ignored ones (SIGPIPE, a HUP ignored by our own parent) are reset before exec."""
-    ignore_hup = ["sh", "-c", 'trap "" HUP; exec "$@"', "sh"]
+    """Blocked signals and ignored ones (SIGPIPE; HUP and SIGRTMIN+6 ignored by our parent) are reset."""
+    ignore_some = [
+        sys.executable,
+        "-c",
+        "import os, signal, sys\n"
+        "for s in (signal.SIGHUP, signal.SIGRTMIN + 6): signal.signal(s, signal.SIG_IGN)\n"
+        "os.execvp(sys.argv[1], sys.argv[1:])",
+    ]
     probe = ["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"]
-    sup = supervised(probe, supervise_env(), prefix=ignore_hup)
+    sup = supervised(probe, supervise_env(), prefix=ignore_some)
     assert sup.wait() == 0
     lines = dict(line.split(":") for line in sup.output().splitlines() if line.startswith("Sig"))
     assert int(lines["SigBlk"], 16) == 0
@@ -150,6 +197,15 @@ def test_exit_code_is_the_childs_or_128_plus_the_signal(supervised, tmp_path, sc
     assert sup.wait() == code
     (exited,) = sup.events("worker_exited")
     assert exited["exit_code"] == code
+
+
+def test_a_child_ended_by_a_real_time_signal_is_named_and_128_plus_n(supervised):
+    """`signal.Signals` has no member for SIGRTMIN+2: the end is still logged by name, and 128+N."""
+    script = "import os, signal; os.kill(os.getpid(), signal.SIGRTMIN + 2)"
+    sup = supervised([sys.executable, "-c", script], supervise_env())
+    assert sup.wait() == 128 + signal.SIGRTMIN + 2
+    (exited,) = sup.events("worker_exited")
+    assert exited["signal"] == "SIGRTMIN+2"
 
 
 def test_missing_command_is_127_and_non_executable_is_126(tmp_path):

@@ -1,9 +1,10 @@
 """A stand-in worker for supervise tests: records every signal it receives, one name per line.
 
 Usage: recorder.py RECORD_FILE [--exit-code N] [--ignore-stop] [--starts FILE] [--allocate-mib N]
-  TERM/INT/QUIT end it with --exit-code (default 0) unless --ignore-stop; every other forwarded
-  signal is only recorded. At start it appends its pid, process group, env choice and the
-  SigBlk/SigIgn lines of /proc/self/status (as it found them) to the --starts file as JSON.
+  TERM/INT/QUIT end it with --exit-code (default 0) unless --ignore-stop; every other catchable
+  signal (real-time ones as SIGRTMIN+N) is only recorded. At start it appends its pid, process
+  group, env choice and the SigBlk/SigIgn lines of /proc/self/status (as it found them) to the
+  --starts file as JSON.
 """
 
 from __future__ import annotations
@@ -16,19 +17,29 @@ import sys
 import time
 
 STOPS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
+# Every signal a Python handler can take safely: not KILL/STOP (uncatchable), not CHLD (it has no
+# children), not the faults a handler would return into (SEGV, BUS, FPE, ILL). PIPE, XFSZ and XCPU
+# are recorded so that a test can see they never arrive; the real-time range is ints, not names.
+_NOT_RECORDED = {
+    signal.SIGKILL,
+    signal.SIGSTOP,
+    signal.SIGCHLD,
+    signal.SIGSEGV,
+    signal.SIGBUS,
+    signal.SIGFPE,
+    signal.SIGILL,
+}
 RECORDED = [
-    signal.SIGTERM,
-    signal.SIGINT,
-    signal.SIGQUIT,
-    signal.SIGHUP,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGTSTP,
-    signal.SIGTTIN,
-    signal.SIGTTOU,
-    signal.SIGWINCH,
-    signal.SIGCONT,
+    *(s for s in signal.Signals if s < signal.SIGRTMIN and s not in _NOT_RECORDED),
+    *range(signal.SIGRTMIN, signal.SIGRTMAX + 1),
 ]
+
+
+def signal_name(signum: int) -> str:
+    """SIGTERM, SIGRTMIN, SIGRTMIN+1 ... SIGRTMAX."""
+    if signal.SIGRTMIN < signum < signal.SIGRTMAX:
+        return f"SIGRTMIN+{signum - signal.SIGRTMIN}"
+    return signal.Signals(signum).name
 
 
 def proc_status() -> dict[str, str]:
@@ -52,7 +63,7 @@ def main() -> int:
 
     def on_signal(signum: int, _frame: object) -> None:
         with open(args.record, "a") as handle:
-            handle.write(signal.Signals(signum).name + "\n")
+            handle.write(signal_name(signum) + "\n")
         if signum in STOPS and not args.ignore_stop:
             sys.exit(args.exit_code)
 
