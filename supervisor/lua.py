@@ -137,7 +137,13 @@ local found = redis.call('TYPE', dest)['ok']
 if found ~= 'none' and found ~= kind then
   return redis.error_reply('WRONGTYPE ' .. dest .. ' is a ' .. found .. ', not a ' .. kind)
 end
-if redis.call('ZSCORE', applied, batch_id) then return 0 end
+if redis.call('ZSCORE', applied, batch_id) then
+  -- Applied before, maybe by another mover whose WAIT failed. Still write (and so replicate)
+  -- something: since Redis 7.2 a WAIT only covers its own connection's propagated writes, and
+  -- one that follows a no-op would let the journal be acked before a replica has the batch.
+  redis.call('EXPIRE', applied, ttl_s)
+  return 0
+end
 local list = cmsgpack.unpack(items)
 if kind == 'zset' then
   for first = 1, #list, 512 do  -- (score, member) pairs, as the claim packed them

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -16,9 +20,10 @@ from hypothesis import strategies as st
 
 from supervisor import constants as k
 from supervisor import lua
+from supervisor import mover as mover_module
 from supervisor.embedded_redis import RedisServer
 from supervisor.errors import ConfigError, RedisUnavailableError, UsageError
-from supervisor.mover import run_move
+from supervisor.mover import Mover, run_move
 from supervisor.settings import Settings
 from tests.conftest import child_env, cointoss_argv
 
@@ -446,3 +451,66 @@ class TestReplicas:
         assert new.zcard("schedule") == 10
         assert report.total == 0  # the first run's apply already landed; the marker says so
         assert journals(old) == []
+
+    def test_a_batch_another_mover_applied_is_acked_only_once_a_replica_has_it(
+        self,
+        old_redis: RedisServer,
+        redis_factory: type[RedisServer],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Mover B applied the batch but its WAIT failed; live mover A then finds the marker and
+        must not ack on a WAIT that only covers A's own earlier writes (Redis 7 moves a client's
+        WAIT offset only on writes that propagate): the replica still lacks the batch."""
+        use_redis_7_2(monkeypatch)
+        monkeypatch.setattr(mover_module, "WAIT_TIMEOUT_MS", 300)
+        primary = redis_factory().start()
+        replica = redis_factory(extra_args=(f"replicaof 127.0.0.1 {primary.port}",)).start()
+        new, old = primary.client(), old_redis.client()
+        old.zadd("schedule", {f"j{i}": i for i in range(20)})
+        wait_in_sync(new)
+        claim(old, "schedule", "a0", 10)
+        live = Mover(old_redis.client(), primary.client(), wait_replicas=1)  # A
+        assert live.replay() == 1  # A applied a0 and its replica has it
+        wait_in_sync(new)
+        claim(old, "schedule", "b1", 10)
+        assert replica.pid is not None
+        os.kill(replica.pid, signal.SIGSTOP)  # online for the primary, but acks nothing more
+        try:
+            with pytest.raises(RedisUnavailableError, match="0 of 1 replicas"):
+                run_move(  # B replays b1: applied on the primary, WAIT fails, journal kept
+                    Settings(old_redis_url=old_redis.url, new_redis_url=primary.url),
+                    wait_replicas=1,
+                )
+            assert new.zcard("schedule") == 20
+            with pytest.raises(RedisUnavailableError, match="0 of 1 replicas"):
+                live.replay()  # A finds b1's marker: its WAIT must still cover b1
+            assert journals(old) == [(k.MIGRATE_JOURNAL_PREFIX + "b1").encode()]
+        finally:
+            os.kill(replica.pid, signal.SIGCONT)
+
+
+def wait_in_sync(primary: redis.Redis) -> None:
+    """Until a replica is online and has acknowledged everything the primary wrote."""
+    deadline = time.monotonic() + 30
+    while True:
+        info = primary.info("replication")
+        found = info.get("slave0")
+        if found and found["state"] == "online" and found["offset"] >= info["master_repl_offset"]:
+            return
+        assert time.monotonic() < deadline, "replica never caught up"
+        time.sleep(0.05)
+
+
+def use_redis_7_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Puts a redis-server 7.2+ first on PATH for servers this test starts, or skips: before
+    7.2, every command (reads too) moves a client's WAIT offset, which hides the case."""
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        binary = shutil.which("redis-server", path=directory or ".")
+        if binary is None:
+            continue
+        version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
+        found = re.search(r"v=(\d+)\.(\d+)\.", version)
+        if found and (int(found.group(1)), int(found.group(2))) >= (7, 2):
+            monkeypatch.setenv("PATH", f"{directory}{os.pathsep}{os.environ['PATH']}")
+            return
+    pytest.skip("needs redis-server 7.2 or later on PATH")
