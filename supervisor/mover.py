@@ -281,7 +281,9 @@ class Mover:
                 self._drain(source, due_within_s)
             if not follow:
                 break
-            quiet = sum(self._moved.values()) == moved_before and self._old_is_idle(sources)
+            quiet = sum(self._moved.values()) == moved_before and self._old_is_idle(
+                sources, due_within_s
+            )
             idle_looks = idle_looks + 1 if quiet else 0
             if idle_looks >= FOLLOW_CONFIRMATIONS:
                 break
@@ -533,12 +535,17 @@ class Mover:
                 )
         return not wrong
 
-    def _old_is_idle(self, sources: list[Source]) -> bool:
-        """Nothing left in the moved keys and no job running on OLD that could still fail into `retry`."""
+    def _old_is_idle(self, sources: list[Source], due_within_s: float | None = None) -> bool:
+        """Nothing movable left in the moved keys (with `due_within_s`, members due later stay
+        and do not count) and no job running on OLD that could still fail into `retry`."""
+        max_score = self._max_score(due_within_s)
         with self._side("OLD"):
             pipe = self._old.pipeline(transaction=False)
             for source in sources:
-                pipe.exists(source.key)
+                if source.kind == "zset":
+                    pipe.zcount(source.key, "-inf", max_score)
+                else:
+                    pipe.exists(source.key)
             if any(pipe.execute()):
                 return False
             return read_backlog(self._old, self._prefix).busy == 0

@@ -183,6 +183,28 @@ class TestExactness:
         assert set(new.zrange("schedule", 0, -1)) == {b"soon", b"overdue"}
         assert old.zrange("schedule", 0, -1) == [b"next-week"]
 
+    def test_follow_with_due_within_ends_though_later_jobs_stay_on_old(
+        self, old_redis: RedisServer, new_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """--follow --due-within 60 stops once nothing due is left: next week's job, which it
+        must not move, does not keep it looking at OLD forever."""
+        monkeypatch.setattr(mover_module, "FOLLOW_INTERVAL_S", 0.01)
+        old, new = old_redis.client(), new_redis.client()
+        now = time.time()
+        old.zadd("schedule", {"soon": now + 30, "next-week": now + 7 * 86400})
+        reports: list[Any] = []
+        settings = settings_for(old_redis, new_redis)
+        mover = threading.Thread(
+            target=lambda: reports.append(run_move(settings, due_within_s=60, follow=True)),
+            daemon=True,
+        )
+        mover.start()
+        mover.join(10)
+        assert not mover.is_alive(), "--follow never ended"
+        assert reports[0].moved == {"schedule": 1}
+        assert new.zrange("schedule", 0, -1) == [b"soon"]
+        assert old.zrange("schedule", 0, -1) == [b"next-week"]
+
     def test_dry_run_counts_and_writes_nothing(
         self, old_redis: RedisServer, new_redis: RedisServer
     ) -> None:
