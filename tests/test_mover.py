@@ -205,6 +205,34 @@ class TestExactness:
         assert new.zrange("schedule", 0, -1) == [b"soon"]
         assert old.zrange("schedule", 0, -1) == [b"next-week"]
 
+    def test_script_flush_between_batches_claims_and_applies_each_batch_once(
+        self, old_redis: RedisServer, new_redis: RedisServer
+    ) -> None:
+        """SCRIPT FLUSH on both servers after every batch (a failover, a restart): the pipelined
+        claim and the apply get NOSCRIPT, reload, and run once each; nothing lost or doubled."""
+        old, new = old_redis.client(), new_redis.client()
+        old.zadd("retry", {f"r{i}": i for i in range(200)})
+        old.lpush("queue:default", *[f"q{i}" for i in range(200)])
+        want = zset_items(old, "retry"), old.lrange("queue:default", 0, -1)
+        old.config_resetstat()
+        new.config_resetstat()
+        flushes = 0
+
+        def flush(_label: str, _moved: int, _expected: int) -> None:
+            nonlocal flushes
+            flushes += 1
+            old.script_flush()
+            new.script_flush()
+
+        only = frozenset({"retry", "queues"})
+        report = run_move(settings_for(old_redis, new_redis), only=only, batch=30, progress=flush)
+        assert flushes >= 14
+        for server in (old, new):  # the NOSCRIPT paths did run
+            assert server.info("errorstats")["errorstat_NOSCRIPT"]["count"] >= 6
+        assert report.moved == {"retry": 200, "queue:default": 200}
+        assert (zset_items(new, "retry"), new.lrange("queue:default", 0, -1)) == want
+        assert old.dbsize() == 0
+
     def test_dry_run_counts_and_writes_nothing(
         self, old_redis: RedisServer, new_redis: RedisServer
     ) -> None:
