@@ -26,8 +26,13 @@ class LeaseLost(Exception):
 
 
 def wanted(backlog: Backlog) -> bool:
-    """Only scheduled/retry work is left on OLD: its queues are empty (in-flight lists included)."""
-    return backlog.complete and backlog.queued == 0 and backlog.schedule + backlog.retry > 0
+    """Only scheduled/retry work is left on OLD (its queues, in-flight lists included, are
+    empty), or a journal a killed mover left: nothing else would ever replay it."""
+    return (
+        backlog.complete
+        and backlog.queued == 0
+        and backlog.schedule + backlog.retry + backlog.moving_batches > 0
+    )
 
 
 def available(settings: Settings) -> bool:

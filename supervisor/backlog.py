@@ -1,7 +1,9 @@
 """Reads what is left on a Sidekiq Redis, and judges whether it is drained.
 
 DESIGN's definition: drained when every `queue:*` list, `schedule` and `retry` are empty and no
-live Sidekiq process is busy. `dead` is reported but never blocks draining.
+live Sidekiq process is busy. `dead` is reported but never blocks draining. Jobs a mover has
+claimed but not yet acknowledged (a journal on OLD, left by a killed `cointoss migrate`) block it
+too: they are on neither side's lists, and retiring OLD then would lose them.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class Backlog:
     busy: int = 0
     complete: bool = True
     wrong_type: tuple[str, ...] = ()  # keys that hold another type: never "drained" past them
+    moving: int = 0  # jobs in journals: claimed from OLD by a mover, not yet acknowledged
+    moving_batches: int = 0  # journals; `cointoss migrate` replays them
 
     @property
     def queued(self) -> int:
@@ -40,22 +44,31 @@ class Backlog:
             and self.schedule == 0
             and self.retry == 0
             and self.busy == 0
+            and self.moving_batches == 0
         )
 
 
 def queue_names(client: redis.Redis, prefix: str) -> tuple[list[str], bool]:
     """Members of `queues` plus every `queue:*` key a bounded SCAN finds; False if cut short."""
     names = {_text(name) for name in client.smembers(prefix + k.QUEUES)}
-    pattern = _escape_glob(prefix + k.QUEUE_PREFIX) + "*"
+    keys, complete = scan_keys(client, prefix + k.QUEUE_PREFIX)
+    names.update(key[len(prefix + k.QUEUE_PREFIX) :] for key in keys)
+    return sorted(names), complete
+
+
+def scan_keys(client: redis.Redis, start: str) -> tuple[list[str], bool]:
+    """Every key beginning with `start`, by a bounded SCAN; False if it was cut short."""
+    pattern = _escape_glob(start) + "*"
+    found: set[str] = set()
     cursor, calls = 0, 0
     while True:
         cursor, keys = client.scan(cursor, match=pattern, count=k.SCAN_BATCH)
-        names.update(_text(key)[len(prefix + k.QUEUE_PREFIX) :] for key in keys)
+        found.update(_text(key) for key in keys)
         calls += 1
         if cursor == 0:
-            return sorted(names), True
+            return sorted(found), True
         if calls >= k.SCAN_MAX_CALLS:
-            return sorted(names), False
+            return sorted(found), False
 
 
 @dataclass(frozen=True)
@@ -70,7 +83,11 @@ class ProcessInfo:
 def read_backlog(client: redis.Redis, prefix: str = "") -> Backlog:
     """Counts everything that keeps a Redis from being drained, in pipelined round trips."""
     names, complete = queue_names(client, prefix)
+    journals, journals_complete = scan_keys(client, k.MIGRATE_JOURNAL_PREFIX)
     pipe = client.pipeline(transaction=False)
+    for journal in journals:
+        pipe.hget(journal, "count")
+    moving = sum(_count(raw) for raw in pipe.execute())
     for name in names:
         pipe.llen(k.queue_key(prefix, name))
     for key in (k.SCHEDULE, k.RETRY, k.DEAD):
@@ -90,8 +107,10 @@ def read_backlog(client: redis.Redis, prefix: str = "") -> Backlog:
         dead=dead,
         live_processes=len(processes),
         busy=sum(p.busy for p in processes),
-        complete=complete and not wrong,
+        complete=complete and journals_complete and not wrong,
         wrong_type=wrong,
+        moving=moving,
+        moving_batches=len(journals),
     )
 
 
@@ -109,7 +128,9 @@ def read_processes(client: redis.Redis, prefix: str = "") -> list[ProcessInfo]:
     for identity, fields, exists in zip(identities, replies[::2], replies[1::2], strict=True):
         if isinstance(exists, int) and exists > 0:  # an error reply is an Exception, not an int
             busy_raw, quiet_raw = fields if isinstance(fields, list) else (b"1", None)
-            live.append(ProcessInfo(identity, _busy_count(busy_raw), quiet_raw == b"true"))
+            # An unreadable `busy` counts as busy: the safe error is 'not drained yet'.
+            busy = _count(busy_raw, unreadable=1)
+            live.append(ProcessInfo(identity, busy, quiet_raw == b"true"))
     return live
 
 
@@ -118,12 +139,11 @@ def _is_wrong_type(reply: object) -> bool:
     return isinstance(reply, Exception) and str(reply).startswith("WRONGTYPE")
 
 
-def _busy_count(raw: bytes | None) -> int:
-    """An unreadable `busy` counts as busy: the safe error is 'not drained yet'."""
+def _count(raw: bytes | None, unreadable: int = 0) -> int:
     try:
         return max(int(raw or 0), 0)
     except ValueError:
-        return 1
+        return unreadable
 
 
 def _text(value: bytes | str) -> str:

@@ -80,6 +80,12 @@ def warnings(side: SideStatus) -> list[str]:
         f"{side.role} key {key!r} holds another type than Sidekiq's: fix or delete it"
         for key in side.backlog.wrong_type
     ]
+    if side.backlog.moving_batches:
+        found.append(
+            f"{side.role} holds {side.backlog.moving} jobs in {side.backlog.moving_batches}"
+            " journals of cointoss migrate (a run in progress, or one that was killed):"
+            " run cointoss migrate to finish moving them; they are on neither side's queues"
+        )
     if not side.backlog.complete and not side.backlog.wrong_type and not side.error:
         found.append(f"{side.role}: the key scan was cut short; counts may be incomplete")
     return found
@@ -220,6 +226,8 @@ def _side_dict(side: SideStatus) -> dict[str, Any]:
         "processes": [asdict(p) for p in side.processes],
         "live_processes": side.backlog.live_processes,
         "busy": side.backlog.busy,
+        "moving": side.backlog.moving,
+        "moving_batches": side.backlog.moving_batches,
         "drained": side.backlog.drained,
         "complete": side.backlog.complete,
         "wrong_type": list(side.backlog.wrong_type),
@@ -272,6 +280,10 @@ def render(result: dict[str, Any]) -> Any:
     for name in sorted(set(old["private_lists"]) | set(new["private_lists"])):
         cells = [_cell(side["private_lists"].get(name)) for side in (old, new)]
         table.add_row(f"queue:{name}", *cells)
+    if old["moving_batches"]:
+        table.add_row(
+            "being moved (journals)", f"{old['moving']} in {old['moving_batches']} batches", ""
+        )
     table.add_row("live consumers", str(old["live_processes"]), str(new["live_processes"]))
     table.add_row("busy", str(old["busy"]), str(new["busy"]))
     table.add_row("quiet", *(str(sum(p["quiet"] for p in s["processes"])) for s in (old, new)))

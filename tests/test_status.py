@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from supervisor import constants as k
+from supervisor import lua
 from supervisor.backlog import Backlog
 from supervisor.embedded_redis import RedisServer
 from supervisor.status import DRAINED, DRAINING, ONLY_SCHEDULED, RETIRABLE, verdict
@@ -59,6 +61,8 @@ class TestVerdict:
             (Backlog(dead=9), RETIRABLE),
             (Backlog(), RETIRABLE),
             (Backlog(wrong_type=("schedule",), complete=False), DRAINING),
+            (Backlog(moving=5, moving_batches=1), ONLY_SCHEDULED),  # a killed mover's journal
+            (Backlog(moving=5, moving_batches=1, queues={"default": 1}), DRAINING),
         ],
     )
     def test_verdict_follows_design(self, backlog: Backlog, expected: str) -> None:
@@ -115,6 +119,33 @@ class TestStatusCommand:
         old.delete("host:1:abc")
         code, doc = status_json(old_redis, new_redis)
         assert (code, doc["verdict"]) == (0, RETIRABLE)
+
+    def test_a_killed_movers_journal_keeps_old_from_being_drained(
+        self, old_redis: RedisServer, new_redis: RedisServer
+    ) -> None:
+        """Jobs claimed by a mover that died before applying them are on neither side's sets:
+        status must not call OLD drained or retirable until `cointoss migrate` replays them."""
+        old = old_redis.client()
+        old.zadd("schedule", {f"job-{i}": 1000 + i for i in range(3)})
+        claimed = old.eval(  # the claim a mover makes first; it is then SIGKILLed
+            lua.claim_zset_lua,
+            2,
+            "schedule",
+            k.MIGRATE_JOURNAL_PREFIX + "x",
+            10,
+            "+inf",
+            1 << 20,
+            "1",
+        )
+        assert claimed[0] == 3 and old.zcard("schedule") == 0
+        code, doc = status_json(old_redis, new_redis)
+        assert (code, doc["verdict"], doc["drained"]) == (1, ONLY_SCHEDULED, False)
+        assert (doc["old"]["moving"], doc["old"]["moving_batches"]) == (3, 1)
+        assert any("3 jobs in 1 journals" in w for w in doc["warnings"])
+        assert run_cointoss(["migrate"], urls(old_redis, new_redis)).returncode == 0
+        code, doc = status_json(old_redis, new_redis)
+        assert (code, doc["verdict"], doc["old"]["moving_batches"]) == (0, RETIRABLE, 0)
+        assert new_redis.client().zcard("schedule") == 3
 
     def test_table_on_stdout_names_both_servers_and_the_verdict(
         self, old_redis: RedisServer, new_redis: RedisServer

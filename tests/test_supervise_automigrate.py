@@ -32,6 +32,7 @@ LOCK = "cointoss:automigrate:lock"
         ),  # jobs in flight count as queued
         (Backlog(schedule=5, complete=False), False),  # an incomplete look never triggers
         (Backlog(dead=9), False),  # dead jobs are not moved automatically
+        (Backlog(moving=4, moving_batches=1), True),  # a killed mover's journal: replay it
     ],
 )
 def test_auto_migrate_is_wanted_only_when_only_schedule_or_retry_is_left(backlog, expected):
