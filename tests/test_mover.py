@@ -299,6 +299,40 @@ class TestReplay:
         run_move(settings_for(old_redis, new_redis))
         assert new.lrange("other:queue:low", 0, -1) == [b"y", b"x"]
 
+    def test_a_lists_journals_replay_in_claim_order_whatever_the_movers_clocks(
+        self, old_redis: RedisServer, new_redis: RedisServer
+    ) -> None:
+        """Movers on hosts whose clocks disagree (or one stepped back) each claim a batch and
+        die before applying it: replay still puts the batches on NEW in the order they left OLD."""
+        old, new = old_redis.client(), new_redis.client()
+        old.lpush("queue:default", *[f"job{i}" for i in range(40)])
+        want = old.lrange("queue:default", 0, -1)
+        source = mover_module.Source("queue:default", "queue:default", "list", queue="default")
+        for clock in (4e9, 1e9, 3e9, 2e9):  # far future, then the past, then in between
+            crashed = Mover(old, new, batch=10, clock=lambda clock=clock: clock)
+            assert crashed._claim(source, "+inf") is not None  # claimed, never applied
+        assert len(journals(old)) == 4
+        assert Mover(old, new).replay() == 4
+        assert new.lrange("queue:default", 0, -1) == want
+        assert journals(old) == []
+
+    def test_journals_of_an_older_version_replay_before_numbered_ones(
+        self, old_redis: RedisServer, new_redis: RedisServer
+    ) -> None:
+        """Journals without `seq` (an older cointoss, killed before the upgrade) were claimed
+        first: they go first, by `claimed_at`, then the numbered ones."""
+        old, new = old_redis.client(), new_redis.client()
+        old.lpush("queue:default", *[f"job{i}" for i in range(40)])
+        want = old.lrange("queue:default", 0, -1)
+        for batch_id, claimed_at in (("o9", b"200.0"), ("o1", b"300.0")):  # an older mover's
+            claim(old, "queue:default", batch_id, 10)
+            old.hdel(k.MIGRATE_JOURNAL_PREFIX + batch_id, "seq")
+            old.hset(k.MIGRATE_JOURNAL_PREFIX + batch_id, "claimed_at", claimed_at)
+        for batch_id in ("a9", "a1"):  # then this version's, stamped "1.0" by `claim`
+            claim(old, "queue:default", batch_id, 10)
+        assert Mover(old, new).replay() == 4
+        assert new.lrange("queue:default", 0, -1) == want
+
 
 class TestConcurrentMovers:
     def test_parallel_migrate_processes_move_each_member_exactly_once(
