@@ -18,6 +18,7 @@ ROLLOUT_SEQUENCE = "cointoss:rollout:{rollout}:seq"  # INCR counter for the `eve
 ROLLOUT_SEQUENCE_TTL_S = 7 * 24 * 3600  # a rollout's counter outlives any deployment
 DEFAULT_ROLLOUT = "default"
 MIGRATE_JOURNAL_PREFIX = "cointoss:migrate:journal:"  # on OLD: hash per claimed batch, + batch id
+MIGRATE_SEQUENCE = "cointoss:migrate:sequence"  # on OLD: INCR counter, a journal's `seq`
 MIGRATE_APPLIED = "cointoss:migrate:applied"  # on NEW: zset of applied batch ids, scored by time
 MIGRATE_APPLIED_TTL_S = 14 * 24 * 3600  # a batch marker outlives any plausible resume
 MIGRATE_BATCH_MAX_BYTES = 4 * 1024 * 1024  # one claim never carries more (plus one member)

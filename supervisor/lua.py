@@ -35,11 +35,14 @@ end
 # Takes up to ARGV[1] members of the sorted set KEYS[1] with score <= ARGV[2] (lowest first),
 # records them in the journal hash KEYS[2] as (score, member) pairs, then removes them inside
 # the same script, as Sidekiq's poller claims, so a poller on OLD and the mover never both win
-# a member. Returns {count, packed items}.
+# a member. The journal also gets `seq`, the next value of OLD's counter KEYS[3] (replay order,
+# see claim_list_lua), and `claimed_at`, the mover's clock ARGV[4] (for operators only).
+# Returns {count, packed items}.
 claim_zset_lua = (
     """
 local source = KEYS[1]
 local journal = KEYS[2]
+local sequence = KEYS[3]
 local limit = tonumber(ARGV[1])
 local max_score = ARGV[2]
 local max_bytes = tonumber(ARGV[3])
@@ -66,7 +69,7 @@ end
 if members == 0 then return {0} end
 local packed = cmsgpack.pack(taken)
 redis.call('HSET', journal, 'source', source, 'kind', 'zset', 'count', members,
-           'items', packed, 'claimed_at', claimed_at)
+           'items', packed, 'seq', redis.call('INCR', sequence), 'claimed_at', claimed_at)
 -- The claimed members are exactly ranks 0..members-1 (lowest scores, read in one atomic
 -- call), so one range removal does what `members` ZREMs would, without a lookup each.
 redis.call('ZREMRANGEBYRANK', source, 0, members - 1)
@@ -77,11 +80,15 @@ return {members, packed}
 # Takes up to ARGV[1] items from the head of the list KEYS[1] (newest first, so appending them
 # at NEW's consuming end in this order keeps the original order), records them in the journal
 # hash KEYS[2] with the `queues` set and queue name NEW must register, then LTRIMs them off.
+# Batches must reach NEW in the order they left OLD, so the journal's `seq` is taken from OLD's
+# counter KEYS[3] in the same atomic step: unlike `claimed_at` (the mover's clock ARGV[3]), it
+# cannot be reordered by a clock stepping back or by skew between movers on several hosts.
 # Returns {count, packed items}.
 claim_list_lua = (
     """
 local source = KEYS[1]
 local journal = KEYS[2]
+local sequence = KEYS[3]
 local limit = tonumber(ARGV[1])
 local max_bytes = tonumber(ARGV[2])
 local claimed_at = ARGV[3]
@@ -107,7 +114,7 @@ end
 if members == 0 then return {0} end
 local packed = cmsgpack.pack(taken)
 redis.call('HSET', journal, 'source', source, 'kind', 'list', 'count', members,
-           'items', packed, 'claimed_at', claimed_at,
+           'items', packed, 'seq', redis.call('INCR', sequence), 'claimed_at', claimed_at,
            'queues', queues, 'queue', queue)
 redis.call('LTRIM', source, members, -1)
 return {members, packed}

@@ -1,10 +1,11 @@
 """The safe move of leftover jobs from OLD to NEW: claim on OLD, apply with a marker, ack.
 
 Every batch is first claimed into a journal hash on OLD (atomically, with the primitive OLD's
-own consumers use), then applied on NEW together with an applied-marker, then the journal is
-deleted. A mover killed at any instant leaves either untouched members or a journal; the next
-run (or a concurrent one) replays journals, and the marker turns a second apply into a no-op.
-So any number of movers may run at once: each member ends up on NEW exactly once.
+own consumers use, and numbered by a counter on OLD so that replay keeps claim order), then
+applied on NEW together with an applied-marker, then the journal is deleted. A mover killed at
+any instant leaves either untouched members or a journal; the next run (or a concurrent one)
+replays journals, and the marker turns a second apply into a no-op. So any number of movers
+may run at once: each member ends up on NEW exactly once.
 """
 
 from __future__ import annotations
@@ -317,16 +318,17 @@ class Mover:
     def replay(self) -> int:
         """Applies and acks every journal on OLD: a crashed run's, or a live mover's in flight.
 
-        Journals go in claim order, so a list's batches reach NEW in the order they left OLD.
+        Journals go in claim order (see `_claim_order`), so a list's batches reach NEW in the
+        order they left OLD.
         """
         with self._side("OLD"):
             keys = list(self._journal_keys())
             pipe = self._old.pipeline(transaction=False)
             for journal in keys:
-                pipe.hget(journal, "claimed_at")
-            stamps = pipe.execute()
+                pipe.hmget(journal, "seq", "claimed_at")
+            orders = [_claim_order(*found) for found in pipe.execute()]
         replayed = 0
-        for _stamp, journal in sorted(zip(map(_stamp_order, stamps), keys, strict=True)):
+        for _order, journal in sorted(zip(orders, keys, strict=True)):
             with self._side("OLD"):
                 fields = self._old.hgetall(journal)
             batch = _batch_from_journal(journal, fields)
@@ -395,12 +397,12 @@ class Mover:
             pipe = self._old.pipeline(transaction=False)
             if self._pending_acks:
                 pipe.delete(*self._pending_acks)
+            keys = [source.key, journal, k.MIGRATE_SEQUENCE]
             if source.kind == "zset":
-                keys, args = [source.key, journal], [self._batch, max_score, self._max_bytes, now]
+                args = [self._batch, max_score, self._max_bytes, now]
                 self._claim_zset(keys, args, pipe)
             else:
                 queues = self._prefix + k.QUEUES
-                keys = [source.key, journal]
                 args = [self._batch, self._max_bytes, now, queues, source.queue]
                 self._claim_list(keys, args, pipe)
             replies = pipe.execute(raise_on_error=False)
@@ -621,11 +623,21 @@ def _batch_from_journal(journal: str, fields: Mapping[Any, Any]) -> _Batch | Non
         return None
 
 
-def _stamp_order(raw: bytes | None) -> float:
+def _claim_order(seq: bytes | None, claimed_at: bytes | None) -> tuple[int, float]:
+    """Where a journal goes in replay: by `seq`, the claim's number from OLD's own counter.
+
+    A journal without `seq` was claimed by an older cointoss, which stamped only `claimed_at`
+    (its own clock). Those go first, among themselves by `claimed_at`: in an upgrade the old
+    movers stop before new ones claim, so every such claim came before any numbered one. (Old
+    and new movers claiming one list at the same time leave no order to recover.) A missing or
+    garbled value counts as 0.
+    """
     try:
-        return float(raw) if raw is not None else 0.0
+        if seq is not None:
+            return 1, int(seq)
+        return 0, float(claimed_at) if claimed_at is not None else 0.0
     except ValueError:
-        return 0.0
+        return 0, 0.0
 
 
 def _is_noscript(reply: Any) -> bool:

@@ -17,12 +17,14 @@ def _claim_zset(
     client: redis.Redis, limit: int = 10, max_score: str = "+inf", max_bytes: int = BIG
 ):
     script = client.register_script(lua.claim_zset_lua)
-    return script(keys=["schedule", JOURNAL], args=[limit, max_score, max_bytes, "1.5"])
+    keys = ["schedule", JOURNAL, k.MIGRATE_SEQUENCE]
+    return script(keys=keys, args=[limit, max_score, max_bytes, "1.5"])
 
 
 def _claim_list(client: redis.Redis, limit: int = 10, max_bytes: int = BIG):
     script = client.register_script(lua.claim_list_lua)
-    return script(keys=["queue:q", JOURNAL], args=[limit, max_bytes, "1.5", "queues", "q"])
+    keys = ["queue:q", JOURNAL, k.MIGRATE_SEQUENCE]
+    return script(keys=keys, args=[limit, max_bytes, "1.5", "queues", "q"])
 
 
 def _apply(client: redis.Redis, dest: str, kind: str, items: bytes, batch_id: str = "b1"):
@@ -85,10 +87,11 @@ class TestClaimZset:
         assert not client.exists(JOURNAL)
 
     def test_empty_source_claims_nothing(self, old_redis: RedisServer) -> None:
-        """No members: no journal, count 0."""
+        """No members: no journal, count 0, and no number taken from the sequence."""
         client = old_redis.client()
         assert _claim_zset(client) == [0]
         assert not client.exists(JOURNAL)
+        assert not client.exists(k.MIGRATE_SEQUENCE)
 
 
 class TestClaimList:
@@ -103,6 +106,20 @@ class TestClaimList:
         assert journal[b"kind"] == b"list"
         assert journal[b"queue"] == b"q"
         assert journal[b"queues"] == b"queues"
+
+    def test_journals_number_claims_from_olds_counter(self, old_redis: RedisServer) -> None:
+        """Each claim, of a list or a zset, takes the next `seq` from OLD; `claimed_at` stays."""
+        client = old_redis.client()
+        client.rpush("queue:q", *[f"j{i}" for i in range(3)])
+        client.zadd("schedule", {"s": 1})
+        seqs = []
+        for claim in (_claim_list, _claim_zset, _claim_list, _claim_list, _claim_zset):
+            if claim(client, limit=1) != [0]:
+                seqs.append(client.hget(JOURNAL, "seq"))
+                assert client.hget(JOURNAL, "claimed_at") == b"1.5"
+                client.delete(JOURNAL)  # the ack
+        assert seqs == [b"1", b"2", b"3", b"4"]
+        assert client.get(k.MIGRATE_SEQUENCE) == b"4"
 
     def test_wrong_type_errors_before_any_write(self, old_redis: RedisServer) -> None:
         """A `queue:*` key that is not a list is left alone."""

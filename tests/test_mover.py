@@ -56,6 +56,11 @@ def zset_items(client: redis.Redis, key: str) -> list[tuple[bytes, bytes]]:
     return client.zrange(key, 0, -1, withscores=True, score_cast_func=bytes)
 
 
+def leftovers(client: redis.Redis) -> list[bytes]:
+    """Every key but the claim counter, which stays on OLD by design."""
+    return [key for key in client.scan_iter() if key != k.MIGRATE_SEQUENCE.encode()]
+
+
 def journals(client: redis.Redis) -> list[bytes]:
     return list(client.scan_iter(match=k.MIGRATE_JOURNAL_PREFIX + "*"))
 
@@ -63,11 +68,12 @@ def journals(client: redis.Redis) -> list[bytes]:
 def claim(client: redis.Redis, source: str, journal_id: str, limit: int) -> list[Any]:
     """What a mover does first; stopping here is a mover SIGKILLed right after its claim."""
     journal = k.MIGRATE_JOURNAL_PREFIX + journal_id
+    keys = [source, journal, k.MIGRATE_SEQUENCE]
     if client.type(source) == b"list":
         script = client.register_script(lua.claim_list_lua)
-        return script(keys=[source, journal], args=[limit, 1 << 22, "1.0", "queues", "q"])
+        return script(keys=keys, args=[limit, 1 << 22, "1.0", "queues", "q"])
     script = client.register_script(lua.claim_zset_lua)
-    return script(keys=[source, journal], args=[limit, "+inf", 1 << 22, "1.0"])
+    return script(keys=keys, args=[limit, "+inf", 1 << 22, "1.0"])
 
 
 members = st.dictionaries(
@@ -101,7 +107,7 @@ class TestExactness:
         report = run_move(settings_for(old_redis, new_redis), batch=batch)
         assert report.moved == {"schedule": len(schedule), "retry": len(retry)}
         assert {key: zset_items(new, key) for key in ("schedule", "retry")} == want
-        assert old.dbsize() == 0
+        assert leftovers(old) == []
 
     def test_a_second_run_moves_nothing(
         self, old_redis: RedisServer, new_redis: RedisServer
@@ -231,7 +237,7 @@ class TestExactness:
             assert server.info("errorstats")["errorstat_NOSCRIPT"]["count"] >= 6
         assert report.moved == {"retry": 200, "queue:default": 200}
         assert (zset_items(new, "retry"), new.lrange("queue:default", 0, -1)) == want
-        assert old.dbsize() == 0
+        assert leftovers(old) == []
 
     def test_dry_run_counts_and_writes_nothing(
         self, old_redis: RedisServer, new_redis: RedisServer
@@ -293,6 +299,40 @@ class TestReplay:
         run_move(settings_for(old_redis, new_redis))
         assert new.lrange("other:queue:low", 0, -1) == [b"y", b"x"]
 
+    def test_a_lists_journals_replay_in_claim_order_whatever_the_movers_clocks(
+        self, old_redis: RedisServer, new_redis: RedisServer
+    ) -> None:
+        """Movers on hosts whose clocks disagree (or one stepped back) each claim a batch and
+        die before applying it: replay still puts the batches on NEW in the order they left OLD."""
+        old, new = old_redis.client(), new_redis.client()
+        old.lpush("queue:default", *[f"job{i}" for i in range(40)])
+        want = old.lrange("queue:default", 0, -1)
+        source = mover_module.Source("queue:default", "queue:default", "list", queue="default")
+        for clock in (4e9, 1e9, 3e9, 2e9):  # far future, then the past, then in between
+            crashed = Mover(old, new, batch=10, clock=lambda clock=clock: clock)
+            assert crashed._claim(source, "+inf") is not None  # claimed, never applied
+        assert len(journals(old)) == 4
+        assert Mover(old, new).replay() == 4
+        assert new.lrange("queue:default", 0, -1) == want
+        assert journals(old) == []
+
+    def test_journals_of_an_older_version_replay_before_numbered_ones(
+        self, old_redis: RedisServer, new_redis: RedisServer
+    ) -> None:
+        """Journals without `seq` (an older cointoss, killed before the upgrade) were claimed
+        first: they go first, by `claimed_at`, then the numbered ones."""
+        old, new = old_redis.client(), new_redis.client()
+        old.lpush("queue:default", *[f"job{i}" for i in range(40)])
+        want = old.lrange("queue:default", 0, -1)
+        for batch_id, claimed_at in (("o9", b"200.0"), ("o1", b"300.0")):  # an older mover's
+            claim(old, "queue:default", batch_id, 10)
+            old.hdel(k.MIGRATE_JOURNAL_PREFIX + batch_id, "seq")
+            old.hset(k.MIGRATE_JOURNAL_PREFIX + batch_id, "claimed_at", claimed_at)
+        for batch_id in ("a9", "a1"):  # then this version's, stamped "1.0" by `claim`
+            claim(old, "queue:default", batch_id, 10)
+        assert Mover(old, new).replay() == 4
+        assert new.lrange("queue:default", 0, -1) == want
+
 
 class TestConcurrentMovers:
     def test_parallel_migrate_processes_move_each_member_exactly_once(
@@ -325,7 +365,7 @@ class TestConcurrentMovers:
         assert {key: zset_items(new, key) for key in ("schedule", "retry")} == want
         moved = new.lrange("queue:default", 0, -1)
         assert sorted(moved) == sorted(want_list)
-        assert old.dbsize() == 0
+        assert leftovers(old) == []
         totals = sum(json.loads(out)["total"] for out in outputs)
         assert totals == 15000
 
