@@ -129,13 +129,9 @@ class TestStatusCommand:
         old.zadd("schedule", {f"job-{i}": 1000 + i for i in range(3)})
         claimed = old.eval(  # the claim a mover makes first; it is then SIGKILLed
             lua.claim_zset_lua,
-            2,
-            "schedule",
-            k.MIGRATE_JOURNAL_PREFIX + "x",
-            10,
-            "+inf",
-            1 << 20,
-            "1",
+            3,
+            *("schedule", k.MIGRATE_JOURNAL_PREFIX + "x", k.MIGRATE_SEQUENCE),
+            *(10, "+inf", 1 << 20, "1"),
         )
         assert claimed[0] == 3 and old.zcard("schedule") == 0
         code, doc = status_json(old_redis, new_redis)
