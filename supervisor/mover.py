@@ -265,14 +265,19 @@ class Mover:
     def run(
         self, kinds: list[str], *, due_within_s: float | None = None, follow: bool = False
     ) -> MoveReport:
-        """Replays leftover journals, then empties every source; with `follow`, keeps at it."""
+        """Replays leftover journals, then empties every source; with `follow`, keeps at it.
+
+        With `follow`, every pass replays journals first: another mover may have been killed
+        since, and nothing else would ever apply what it claimed.
+        """
         started = self._clock()
-        replayed = self.replay()
+        replayed = 0
         skipped: set[str] = set()
         idle_looks = 0
         while True:
-            sources = self.sources(kinds)
             moved_before = sum(self._moved.values())
+            replayed += self.replay()
+            sources = self.sources(kinds)
             for source in sources:
                 if source.label in skipped:
                     continue

@@ -211,6 +211,41 @@ class TestExactness:
         assert new.zrange("schedule", 0, -1) == [b"soon"]
         assert old.zrange("schedule", 0, -1) == [b"next-week"]
 
+    def test_follow_replays_a_journal_another_mover_left_meanwhile(
+        self, old_redis: RedisServer, new_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """While --follow waits (a job still runs on OLD), another mover claims a batch and is
+        killed: the follower applies that batch too, instead of ending with it stranded on OLD."""
+        monkeypatch.setattr(mover_module, "FOLLOW_INTERVAL_S", 0.01)
+        old, new = old_redis.client(), new_redis.client()
+        old.zadd("schedule", {"first": 1})
+        old.sadd("processes", "host:1:busy")
+        old.hset("host:1:busy", mapping={"busy": 1, "quiet": "false"})  # keeps --follow going
+        reports: list[Any] = []
+        settings = settings_for(old_redis, new_redis)
+        follower = threading.Thread(
+            target=lambda: reports.append(run_move(settings, follow=True)), daemon=True
+        )
+        follower.start()
+        deadline = time.monotonic() + 10
+        while new.zcard("schedule") == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        old.rpush("queue:other", "x1", "x2")
+        claimed = old.eval(  # an `--only queues` mover's claim; it is then SIGKILLed
+            lua.claim_list_lua,
+            3,
+            *("queue:other", k.MIGRATE_JOURNAL_PREFIX + "killed", k.MIGRATE_SEQUENCE),
+            *(10, 1 << 20, "1", "queues", "other"),
+        )
+        assert claimed[0] == 2
+        old.delete("host:1:busy")
+        follower.join(10)
+        assert not follower.is_alive(), "--follow never ended"
+        assert new.lrange("queue:other", 0, -1) == [b"x1", b"x2"]
+        assert reports[0].replayed_batches == 1
+        assert not list(old.scan_iter(match=k.MIGRATE_JOURNAL_PREFIX + "*"))
+
     def test_script_flush_between_batches_claims_and_applies_each_batch_once(
         self, old_redis: RedisServer, new_redis: RedisServer
     ) -> None:
