@@ -52,8 +52,12 @@ def remaining(client: redis.Redis) -> int:
 
 def kill_and_rerun(old: RedisServer, new: RedisServer, batch: int, seed_value: int) -> int:
     """Starts migrate KILLS times and SIGKILLs it: half at a random instant after spawn (start-up,
-    replay), half once a random share of what is left has moved (anywhere in any key).
-    Returns how many kills left a journal behind."""
+    replay) but no later than its first claims, half once a random share of what is left has
+    moved (anywhere in any key). Returns how many kills left a journal behind.
+
+    The first kind stops as soon as anything moved: a mover that moves everything in a fraction
+    of a second would otherwise finish within the random delay, leaving nothing for later kills.
+    """
     rng = random.Random(seed_value)
     env = child_env({"MIGRATION_OLD_REDIS_URL": old.url, "MIGRATION_NEW_REDIS_URL": new.url})
     argv = cointoss_argv("migrate", "--only", "schedule,retry,dead,queues", "--batch", str(batch))
@@ -63,7 +67,9 @@ def kill_and_rerun(old: RedisServer, new: RedisServer, batch: int, seed_value: i
         left = remaining(client)
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if attempt % 2 == 0:
-            time.sleep(rng.uniform(0.0, 2.5))
+            instant = time.monotonic() + rng.uniform(0.0, 2.5)
+            while time.monotonic() < instant and remaining(client) == left and proc.poll() is None:
+                time.sleep(0.001)
         else:
             target = left - rng.uniform(0.05, 0.9) * left
             deadline = time.monotonic() + 60
