@@ -24,14 +24,6 @@ from supervisor.signals import CATCHABLE
 EXEC_FAILED_STATUS = 127
 
 
-def resettable_signals() -> tuple[int, ...]:
-    """Every signal whose disposition a process can set, real-time ones included.
-
-    An ignored disposition survives execve, and whoever started us may have ignored any of them.
-    """
-    return CATCHABLE
-
-
 def spawn(path: str, argv: Sequence[str], env: Mapping[str, str]) -> int:
     """Starts the worker and returns its pid; an exec failure raises 127/126 here, in the parent."""
     read_end, write_end = os.pipe()  # close-on-exec: EOF on it means the exec succeeded
@@ -51,7 +43,9 @@ def _exec_in_child(path: str, argv: Sequence[str], env: Mapping[str, str], repor
     code = 0
     try:
         os.setpgid(0, 0)
-        for signum in resettable_signals():
+        # An ignored disposition survives execve, and whoever started us may have ignored any
+        # signal, real-time ones included: the worker starts with every default.
+        for signum in CATCHABLE:
             signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, ())
         os.execve(path, list(argv), dict(env))
