@@ -1,7 +1,7 @@
 """The demo's picture: OLD draining while NEW takes over, and which side the tasks were on.
 
 matplotlib is imported here, lazily, with the Agg backend: no display is needed. It comes with
-the `demo` extra (`pip install 'cointoss[demo]'`), so the worker image does not carry it.
+the `demo` extra (`pip install -e '.[demo]'` in a checkout), so the worker image does not carry it.
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def draw_chart(
         import matplotlib
     except ImportError:
         raise ChartUnavailable(
-            f"{path.name} not drawn: matplotlib is not installed (pip install 'cointoss[demo]')"
+            f"{path.name} not drawn: matplotlib is not installed (the demo extra:"
+            " pip install -e '.[demo]' in a checkout)"
         ) from None
 
     matplotlib.use("Agg")

