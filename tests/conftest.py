@@ -60,6 +60,21 @@ def run_cointoss(
     return Completed(proc.returncode, proc.stdout, proc.stderr)
 
 
+def start_cointoss(
+    args: Sequence[str], env: Mapping[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """`cointoss ARGS` left running, for tests that act while it works: stdout is a text pipe,
+    stderr is discarded."""
+    return subprocess.Popen(
+        cointoss_argv(*args),
+        env=child_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+
+
 @pytest.fixture(scope="session")
 def _old_server() -> Iterator[RedisServer]:
     with RedisServer() as server:

@@ -13,7 +13,7 @@ import pytest
 
 from supervisor import constants as k
 from supervisor.embedded_redis import RedisServer
-from tests.conftest import child_env, cointoss_argv, run_cointoss
+from tests.conftest import child_env, cointoss_argv, run_cointoss, start_cointoss
 
 
 def urls(old: RedisServer | str, new: RedisServer | str) -> dict[str, str]:
@@ -198,13 +198,7 @@ class TestMigrateCommand:
         """--follow picks up retries that appear after it started, then ends once OLD stays empty."""
         old = old_redis.client()
         old.zadd("retry", {"first": 1})
-        proc = subprocess.Popen(
-            cointoss_argv("migrate", "--follow", "--json"),
-            env=child_env(urls(old_redis, new_redis)),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
+        proc = start_cointoss(["migrate", "--follow", "--json"], urls(old_redis, new_redis))
         deadline = time.monotonic() + 30
         while new_redis.client().zcard("retry") < 1:
             assert time.monotonic() < deadline

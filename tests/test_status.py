@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 
 import pytest
@@ -14,7 +13,7 @@ from supervisor import lua
 from supervisor.backlog import Backlog
 from supervisor.embedded_redis import RedisServer
 from supervisor.status import DRAINED, DRAINING, ONLY_SCHEDULED, RETIRABLE, verdict
-from tests.conftest import child_env, cointoss_argv, run_cointoss
+from tests.conftest import run_cointoss, start_cointoss
 
 
 def urls(old: RedisServer | str, new: RedisServer | str) -> dict[str, str]:
@@ -191,13 +190,7 @@ class TestStatusCommand:
         self, old_redis: RedisServer, new_redis: RedisServer
     ) -> None:
         """--watch --json prints one JSON line per look until Ctrl-C (exit 130)."""
-        proc = subprocess.Popen(
-            cointoss_argv("status", "--json", "--watch", "0.2"),
-            env=child_env(urls(old_redis, new_redis)),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
+        proc = start_cointoss(["status", "--json", "--watch", "0.2"], urls(old_redis, new_redis))
         assert proc.stdout is not None
         first = json.loads(proc.stdout.readline())
         old_redis.client().zadd("schedule", {"s": 1})
@@ -216,13 +209,7 @@ class TestStatusCommand:
         self, old_redis: RedisServer, new_redis: RedisServer
     ) -> None:
         """`--watch` alone is accepted (the runbook writes it so) and looks again, every 2 s."""
-        proc = subprocess.Popen(
-            cointoss_argv("status", "--json", "--watch"),
-            env=child_env(urls(old_redis, new_redis)),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = start_cointoss(["status", "--json", "--watch"], urls(old_redis, new_redis))
         assert proc.stdout is not None
         looks = [json.loads(proc.stdout.readline()) for _ in range(2)]
         proc.send_signal(signal.SIGINT)
