@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from supervisor import constants as k
 from supervisor import lua
-from supervisor.backlog import queue_names, read_backlog
+from supervisor.backlog import queue_names, read_processes
 from supervisor.connections import check_client, redis_errors
 from supervisor.errors import ConfigError, DataError, RedisUnavailableError, UsageError
 from supervisor.redact import redact_text, url_host
@@ -555,7 +555,7 @@ class Mover:
                     pipe.exists(source.key)
             if any(pipe.execute()):
                 return False
-            return read_backlog(self._old, self._prefix).busy == 0
+            return not any(process.busy for process in read_processes(self._old, self._prefix))
 
     def _journal_keys(self) -> Iterator[str]:
         with self._side("OLD"):

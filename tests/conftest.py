@@ -60,6 +60,15 @@ def run_cointoss(
     return Completed(proc.returncode, proc.stdout, proc.stderr)
 
 
+def heartbeat(client, identity: str, busy: int, quiet: bool = False, prefix: str = "") -> None:  # type: ignore[no-untyped-def]
+    """A live Sidekiq process as OLD's readers see it: listed in `processes`, heartbeat hash set."""
+    client.sadd(prefix + "processes", identity)
+    client.hset(
+        prefix + identity, mapping={"busy": busy, "quiet": str(quiet).lower(), "info": "{}"}
+    )
+    client.expire(prefix + identity, 60)
+
+
 def start_cointoss(
     args: Sequence[str], env: Mapping[str, str] | None = None
 ) -> subprocess.Popen[str]:

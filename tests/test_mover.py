@@ -25,7 +25,7 @@ from supervisor.embedded_redis import RedisServer
 from supervisor.errors import ConfigError, RedisUnavailableError, UsageError
 from supervisor.mover import Mover, run_move
 from supervisor.settings import Settings
-from tests.conftest import child_env, cointoss_argv
+from tests.conftest import child_env, cointoss_argv, heartbeat
 
 ALL = frozenset({"schedule", "retry", "dead", "queues"})
 
@@ -219,8 +219,7 @@ class TestExactness:
         monkeypatch.setattr(mover_module, "FOLLOW_INTERVAL_S", 0.01)
         old, new = old_redis.client(), new_redis.client()
         old.zadd("schedule", {"first": 1})
-        old.sadd("processes", "host:1:busy")
-        old.hset("host:1:busy", mapping={"busy": 1, "quiet": "false"})  # keeps --follow going
+        heartbeat(old, "host:1:busy", busy=1)  # keeps --follow going
         reports: list[Any] = []
         settings = settings_for(old_redis, new_redis)
         follower = threading.Thread(

@@ -13,7 +13,7 @@ from supervisor import lua
 from supervisor.backlog import Backlog
 from supervisor.embedded_redis import RedisServer
 from supervisor.status import DRAINED, DRAINING, ONLY_SCHEDULED, RETIRABLE, verdict
-from tests.conftest import run_cointoss, start_cointoss
+from tests.conftest import heartbeat, run_cointoss, start_cointoss
 
 
 def urls(old: RedisServer | str, new: RedisServer | str) -> dict[str, str]:
@@ -27,14 +27,6 @@ def status_json(old: RedisServer, new: RedisServer, **env: str) -> tuple[int, di
     result = run_cointoss(["status", "--json"], {**urls(old, new), **env})
     assert result.returncode in (0, 1), result.stderr
     return result.returncode, json.loads(result.stdout)
-
-
-def heartbeat(client, identity: str, busy: int, quiet: bool = False, prefix: str = "") -> None:  # type: ignore[no-untyped-def]
-    client.sadd(prefix + "processes", identity)
-    client.hset(
-        prefix + identity, mapping={"busy": busy, "quiet": str(quiet).lower(), "info": "{}"}
-    )
-    client.expire(prefix + identity, 60)
 
 
 def cluster_node(factory: type[RedisServer]) -> RedisServer:
