@@ -27,7 +27,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from supervisor.embedded_redis import RedisServer  # noqa: E402
+from supervisor.demo.embedded_redis import RedisServer  # noqa: E402
 
 TARGET_RATIO = 40.0
 TARGET_RSS_GROWTH_MIB = 20.0

@@ -21,12 +21,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 from supervisor import logs
-from supervisor.decide import Coin, OldState, decide
-from supervisor.identity import TaskIdentity
-from supervisor.logparse import iter_entries
-from supervisor.report import build_report
-from supervisor.selection import selected_fields
+from supervisor.report.logparse import iter_entries
+from supervisor.report.report import build_report
 from supervisor.settings import Settings
+from supervisor.toss.decide import Coin, OldState, decide
+from supervisor.toss.identity import TaskIdentity
+from supervisor.toss.selection import selected_fields
 
 NEW_URL, OLD_URL = "redis://new:6379/0", "redis://old:6379/0"
 

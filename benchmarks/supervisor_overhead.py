@@ -30,7 +30,7 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from supervisor.embedded_redis import RedisServer  # noqa: E402
+from supervisor.demo.embedded_redis import RedisServer  # noqa: E402
 
 MIB = 1024 * 1024
 ANSWER_TIMEOUT_S = 5.0

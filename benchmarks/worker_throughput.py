@@ -24,7 +24,7 @@ import redis
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from supervisor.embedded_redis import RedisServer  # noqa: E402
+from supervisor.demo.embedded_redis import RedisServer  # noqa: E402
 from worker_app.client import enqueue  # noqa: E402
 from worker_app.jobs import build_job  # noqa: E402
 

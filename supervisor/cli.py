@@ -34,35 +34,44 @@ class Command:
 
 COMMANDS: dict[str, Command] = {
     "exec": Command(
-        "supervisor.entrypoint", "run_exec", "toss, log redis_selected, exec CMD", passthrough=True
+        "supervisor.toss.entrypoint",
+        "run_exec",
+        "toss, log redis_selected, exec CMD",
+        passthrough=True,
     ),
     "supervise": Command(
-        "supervisor.supervise",
+        "supervisor.supervision.supervise",
         "run",
         "toss, then run CMD as a child: forward signals, reap, restart, move to NEW when OLD drains",
         passthrough=True,
     ),
     "toss": Command(
-        "supervisor.entrypoint",
+        "supervisor.toss.entrypoint",
         "run_toss",
         "print the decision as JSON (dry run)",
         "add_toss_arguments",
     ),
     "status": Command(
-        "supervisor.status", "run", "OLD and NEW side by side, and a verdict", "add_arguments"
+        "supervisor.migration.status",
+        "run",
+        "OLD and NEW side by side, and a verdict",
+        "add_arguments",
     ),
     "migrate": Command(
-        "supervisor.migrate", "run", "move OLD's schedule/retry (and more) to NEW", "add_arguments"
+        "supervisor.migration.migrate",
+        "run",
+        "move OLD's schedule/retry (and more) to NEW",
+        "add_arguments",
     ),
     "report": Command(
-        "supervisor.report",
+        "supervisor.report.report",
         "run",
         "summarise redis_selected log lines per rollout against the weight",
         "add_arguments",
         needs_settings=False,
     ),
     "demo": Command(
-        "supervisor.demo",
+        "supervisor.demo.runner",
         "run",
         "the whole migration on this machine, with a no-job-lost verdict",
         "add_arguments",

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from supervisor.embedded_redis import RedisServer
+from supervisor.demo.embedded_redis import RedisServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

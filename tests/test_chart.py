@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from supervisor.chart import Marker, Sample, draw_chart
+from supervisor.demo.chart import Marker, Sample, draw_chart
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,8 +33,8 @@ WITHOUT_MATPLOTLIB = """
 import sys
 from pathlib import Path
 sys.modules["matplotlib"] = None  # as if the `demo` extra were not installed
-from supervisor.chart import Sample
-from supervisor.demo import DemoState, write_outputs
+from supervisor.demo.chart import Sample
+from supervisor.demo.runner import DemoState, write_outputs
 state = DemoState(events=[{"event": "demo_started"}], samples=[Sample(0, 1, 0, 0, 0, 1, 0, 0, 0, 0)])
 summary = {"tasks": 1, "strategy": "random", "mode": "exec"}
 paths = write_outputs(Path(sys.argv[1]), summary, state)

@@ -12,7 +12,7 @@ import pytest
 
 from supervisor import cli
 from supervisor.cli import COMMANDS, Command, main
-from supervisor.embedded_redis import RedisServer
+from supervisor.demo.embedded_redis import RedisServer
 from tests.conftest import Completed, run_cointoss
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from supervisor.decide import Coin, OldState, decide, even_goes_new, sticky_draw
+from supervisor.toss.decide import Coin, OldState, decide, even_goes_new, sticky_draw
 
 NEW, OLD = "redis://new:6379/0", "redis://old:6379/0"
 WEIGHTS = st.floats(min_value=0.001, max_value=0.999, allow_nan=False)

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from supervisor.backlog import read_backlog
-from supervisor.embedded_redis import RedisServer
-from supervisor.rollout_plan import expected_new
+from supervisor.demo.embedded_redis import RedisServer
+from supervisor.demo.rollout_plan import expected_new
+from supervisor.layouts.sidekiq.backlog import read_backlog
 from tests.conftest import REPO_ROOT, child_env, run_cointoss
 
 LEDGER = "worker_app:processed"  # worker_app's RecordJob ledger (jid -> runs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from supervisor.demo_summary import TaskChoice, deployment_split, format_summary, tally_jobs
+from supervisor.demo.summary import TaskChoice, deployment_split, format_summary, tally_jobs
 
 
 class TestTallyJobs:

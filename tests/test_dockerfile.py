@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.decide import Coin, OldState, decide
-from supervisor.embedded_redis import RedisServer
+from supervisor.demo.embedded_redis import RedisServer
+from supervisor.toss.decide import Coin, OldState, decide
 from tests.conftest import REPO_ROOT, child_env
 from tests.tooling import (
     DOCKERFILE,

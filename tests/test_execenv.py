@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.decide import Decision
 from supervisor.errors import CommandNotExecutableError, CommandNotFoundError, UsageError
-from supervisor.execenv import build_env, resolve_command
 from supervisor.settings import Settings
+from supervisor.toss.decide import Decision
+from supervisor.toss.execenv import build_env, resolve_command
 
 NEW = "rediss://app:new-pw@new.cache:6380/0"
 OLD = "redis://:old-pw@old.example:6379/2"

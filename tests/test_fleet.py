@@ -11,7 +11,7 @@ from typing import Any
 
 import psutil
 
-from supervisor.fleet import Fleet, Task
+from supervisor.demo.fleet import Fleet, Task
 
 # A stand-in task: arms its TERM handler, says which Redis it chose (as cointoss does), logs
 # noise, then waits; TERM gets an event and exit code 0 (or is ignored, to test the SIGKILL).

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from supervisor.identity import METADATA_TIMEOUT_S, TaskIdentity, read_identity
+from supervisor.toss.identity import METADATA_TIMEOUT_S, TaskIdentity, read_identity
 from tests.conftest import run_cointoss
 
 # Shaped like a Fargate /task answer (Revision is a string in the real thing).

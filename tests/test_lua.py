@@ -6,8 +6,8 @@ import pytest
 import redis
 
 from supervisor import constants as k
-from supervisor import lua
-from supervisor.embedded_redis import RedisServer
+from supervisor.demo.embedded_redis import RedisServer
+from supervisor.migration import lua
 
 JOURNAL = k.MIGRATE_JOURNAL_PREFIX + "b1"
 BIG = 4 * 1024 * 1024

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from supervisor import constants as k
-from supervisor.embedded_redis import RedisServer
+from supervisor.demo.embedded_redis import RedisServer
 from tests.conftest import child_env, cointoss_argv, run_cointoss, start_cointoss
 
 

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from supervisor import constants as k
-from supervisor.embedded_redis import RedisServer
+from supervisor.demo.embedded_redis import RedisServer
 from tests.conftest import child_env, cointoss_argv
 
 SETS = ("schedule", "retry", "dead")

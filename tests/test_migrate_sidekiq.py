@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from supervisor.embedded_redis import RedisServer
+from supervisor.demo.embedded_redis import RedisServer
 from tests.conftest import child_env, cointoss_argv
 
 pytestmark = pytest.mark.interop

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from supervisor.embedded_redis import RedisServer, TlsFiles
+from supervisor.demo.embedded_redis import RedisServer, TlsFiles
 from tests.conftest import run_cointoss
 
 OLD_SECRET = "old-tls-secret-5521"

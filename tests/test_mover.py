@@ -19,11 +19,11 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from supervisor import constants as k
-from supervisor import lua
-from supervisor import mover as mover_module
-from supervisor.embedded_redis import RedisServer
+from supervisor.demo.embedded_redis import RedisServer
 from supervisor.errors import ConfigError, RedisUnavailableError, UsageError
-from supervisor.mover import Mover, run_move
+from supervisor.migration import lua
+from supervisor.migration import mover as mover_module
+from supervisor.migration.mover import Mover, run_move
 from supervisor.settings import Settings
 from tests.conftest import child_env, cointoss_argv, heartbeat
 

@@ -20,12 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from supervisor import logs
-from supervisor.binomial import binomial_interval
-from supervisor.decide import Coin, OldState, decide
 from supervisor.errors import EX_NOINPUT
-from supervisor.identity import TaskIdentity
-from supervisor.logparse import iter_entries
-from supervisor.report import (
+from supervisor.report.binomial import binomial_interval
+from supervisor.report.logparse import iter_entries
+from supervisor.report.report import (
     build_report,
     print_table,
     with_rollout,
@@ -33,8 +31,10 @@ from supervisor.report import (
     with_time,
     with_weight,
 )
-from supervisor.selection import selected_fields
 from supervisor.settings import Settings
+from supervisor.toss.decide import Coin, OldState, decide
+from supervisor.toss.identity import TaskIdentity
+from supervisor.toss.selection import selected_fields
 from tests.conftest import child_env, cointoss_argv, run_cointoss
 
 NEW_URL = "redis://new.example:6379/0"
@@ -454,5 +454,5 @@ class TestRobustness:
 
 def test_report_module_does_not_import_rich_until_it_prints() -> None:
     """rich stays out of the import of report (and so of cli) until a table is drawn."""
-    code = "import sys, supervisor.cli, supervisor.report; assert 'rich' not in sys.modules"
+    code = "import sys, supervisor.cli, supervisor.report.report; assert 'rich' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], env=child_env(), timeout=60).returncode == 0

@@ -6,14 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from supervisor.errors import ConfigError
-from supervisor.rollout_plan import (
+from supervisor.demo.rollout_plan import (
     DeploymentLimits,
     Step,
     expected_new,
     plan_rollout,
     weight_schedule,
 )
+from supervisor.errors import ConfigError
 
 
 class TestPlanRollout:

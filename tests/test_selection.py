@@ -17,12 +17,12 @@ import pytest
 import trustme
 
 from supervisor import constants as k
-from supervisor.embedded_redis import RedisServer, TlsFiles
+from supervisor.demo.embedded_redis import RedisServer, TlsFiles
 from supervisor.errors import ConfigError, RedisUnavailableError
-from supervisor.identity import TaskIdentity
 from supervisor.logs import configure, get_logger
-from supervisor.selection import choose, rollout_id, selected_fields
 from supervisor.settings import Settings
+from supervisor.toss.identity import TaskIdentity
+from supervisor.toss.selection import choose, rollout_id, selected_fields
 
 IDENTITY = TaskIdentity(hostname="ip-10-0-0-1")
 ECS_IDENTITY = TaskIdentity(

@@ -9,10 +9,10 @@ import time
 import pytest
 
 from supervisor import constants as k
-from supervisor import lua
-from supervisor.backlog import Backlog
-from supervisor.embedded_redis import RedisServer
-from supervisor.status import DRAINED, DRAINING, ONLY_SCHEDULED, RETIRABLE, verdict
+from supervisor.demo.embedded_redis import RedisServer
+from supervisor.layouts.sidekiq.backlog import Backlog
+from supervisor.migration import lua
+from supervisor.migration.status import DRAINED, DRAINING, ONLY_SCHEDULED, RETIRABLE, verdict
 from tests.conftest import heartbeat, run_cointoss, start_cointoss
 
 

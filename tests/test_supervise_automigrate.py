@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from supervisor.automigrate import wanted
-from supervisor.backlog import Backlog
+from supervisor.layouts.sidekiq.backlog import Backlog
+from supervisor.supervision.automigrate import wanted
 from tests.supervise_support import recorder, starts, supervise_env, wait_until
 
 SCHEDULED, RETRIES = 3000, 1000

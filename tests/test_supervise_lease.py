@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from supervisor.lease import Lease
+from supervisor.supervision.lease import Lease
 
 KEY = "cointoss:test:lock"
 

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from supervisor.convergence import Confirmations, drained_decision, jitter_delay
-from supervisor.restarts import (
+from supervisor.settings import Settings
+from supervisor.supervision.convergence import Confirmations, drained_decision, jitter_delay
+from supervisor.supervision.restarts import (
     Finish,
     GiveUp,
     Restart,
@@ -18,8 +19,7 @@ from supervisor.restarts import (
     after_exit,
     backoff_delay,
 )
-from supervisor.settings import Settings
-from supervisor.signals import FORWARDED, STOP_REQUESTS, WAITED, exit_code, name
+from supervisor.supervision.signals import FORWARDED, STOP_REQUESTS, WAITED, exit_code, name
 
 POLICY = RestartPolicy(max_restarts=5, window_s=300)
 

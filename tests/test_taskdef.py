@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from supervisor.demo_plan import task_environment, worker_queues
-from supervisor.errors import ConfigError
-from supervisor.rollout_plan import DeploymentLimits
-from supervisor.taskdef import (
+from supervisor.demo.plan import task_environment, worker_queues
+from supervisor.demo.rollout_plan import DeploymentLimits
+from supervisor.demo.taskdef import (
     TaskTemplate,
     default_ecs_dir,
     load_ecs,
@@ -20,6 +19,7 @@ from supervisor.taskdef import (
     secret_values,
     task_argv,
 )
+from supervisor.errors import ConfigError
 
 ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x"
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from supervisor.decide import sticky_draw
-from supervisor.embedded_redis import RedisServer
+from supervisor.demo.embedded_redis import RedisServer
+from supervisor.toss.decide import sticky_draw
 from tests.conftest import child_env, cointoss_argv, run_cointoss
 from tests.test_identity import TASK, serve_json
 
@@ -211,7 +211,7 @@ def test_checks_off_never_import_redis(old_redis: RedisServer, new_redis: RedisS
     )
     assert proc.returncode == 0
     modules = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
-    assert "supervisor.selection" in modules  # the exec path was really taken
+    assert "supervisor.toss.selection" in modules  # the exec path was really taken
     assert not {m for m in modules if "." in m and m.split(".")[0] in HEAVY}
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.embedded_redis import RedisServer
+from supervisor.demo.embedded_redis import RedisServer
 from tests.conftest import REPO_ROOT, child_env, cointoss_argv
 
 pytestmark = pytest.mark.interop

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from supervisor.embedded_redis import RedisServer
+from supervisor.demo.embedded_redis import RedisServer
 from tests.worker_app.helpers import enqueue_cli
 from worker_app.client import Client
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.embedded_redis import RedisServer
+from supervisor.demo.embedded_redis import RedisServer
 from tests.worker_app.helpers import (
     requires_sidekiq,
     ruby_client,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from supervisor.embedded_redis import RedisServer
+from supervisor.demo.embedded_redis import RedisServer
 from worker_app import keys
 from worker_app.client import Client
 from worker_app.config import parse_queues

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.embedded_redis import RedisServer
+from supervisor.demo.embedded_redis import RedisServer
 from tests.worker_app.helpers import started, wait_until, worker
 from worker_app import keys
 from worker_app.client import Client

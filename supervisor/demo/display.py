@@ -8,7 +8,7 @@ import time
 from collections import deque
 from typing import Any, TextIO
 
-from supervisor.chart import Sample
+from supervisor.demo.chart import Sample
 
 PLAIN_EVERY_S = 5.0
 RECENT_EVENTS = 6

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from supervisor.demo.rollout_plan import DeploymentLimits, check_limits
 from supervisor.errors import ConfigError
-from supervisor.rollout_plan import DeploymentLimits, check_limits
 
 TASK_DEFINITION_FILE = "task-definition.json"
 SERVICE_FILE = "service.json"
@@ -34,7 +34,7 @@ class TaskTemplate:
 
 def default_ecs_dir() -> Path:
     """`ecs/` at the repository root: where `pip install -e .` leaves it."""
-    return Path(__file__).resolve().parent.parent / "ecs"
+    return Path(__file__).resolve().parents[2] / "ecs"
 
 
 def load_ecs(directory: Path) -> tuple[TaskTemplate, DeploymentLimits]:

@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from supervisor import constants as k
-from supervisor.backlog import Backlog, ProcessInfo, read_backlog, read_processes
 from supervisor.connections import redis_errors
-from supervisor.mover import connect, failure, require_old_url
+from supervisor.layouts.sidekiq.backlog import Backlog, ProcessInfo, read_backlog, read_processes
+from supervisor.migration.mover import connect, failure, require_old_url
 from supervisor.redact import redact_text, url_host
 from supervisor.settings import Settings
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from supervisor import constants as k
-from supervisor import lua
-from supervisor.backlog import queue_names, read_processes
 from supervisor.connections import check_client, redis_errors
 from supervisor.errors import ConfigError, DataError, RedisUnavailableError, UsageError
+from supervisor.layouts.sidekiq.backlog import queue_names, read_processes
+from supervisor.migration import lua
 from supervisor.redact import redact_text, url_host
 from supervisor.settings import Settings, env_name
 

@@ -19,7 +19,7 @@ import signal
 from collections.abc import Mapping, Sequence
 
 from supervisor.errors import CoinTossError, CommandNotExecutableError, CommandNotFoundError
-from supervisor.signals import CATCHABLE
+from supervisor.supervision.signals import CATCHABLE
 
 EXEC_FAILED_STATUS = 127
 

@@ -11,10 +11,10 @@ import random
 from typing import Any
 
 from supervisor import constants as k
-from supervisor.decide import Coin, Decision, OldState, decide, sticky_draw
-from supervisor.identity import TaskIdentity
 from supervisor.redact import redact_text, url_host
 from supervisor.settings import Settings, env_name
+from supervisor.toss.decide import Coin, Decision, OldState, decide, sticky_draw
+from supervisor.toss.identity import TaskIdentity
 
 STICKY_SALT = "cointoss"
 
@@ -55,8 +55,8 @@ def checks_on(settings: Settings) -> bool:
 
 def observe(settings: Settings, log: Any) -> OldState:
     """OLD's state for the toss; NEW must answer (69 otherwise) since producers already use it."""
-    from supervisor.backlog import read_backlog
     from supervisor.connections import check_client, redis_errors, unreachable
+    from supervisor.layouts.sidekiq.backlog import read_backlog
 
     assert settings.old_redis_url is not None  # settings guarantee it below weight 1
     old_url = settings.old_redis_url

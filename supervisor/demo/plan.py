@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
 
-from supervisor.decide import Strategy
+from supervisor.demo.rollout_plan import DeploymentLimits, plan_rollout, weight_schedule
+from supervisor.demo.taskdef import Mode, TaskTemplate, default_ecs_dir, load_ecs, secret_values
 from supervisor.errors import UsageError
-from supervisor.rollout_plan import DeploymentLimits, plan_rollout, weight_schedule
 from supervisor.settings import parse_weight
-from supervisor.taskdef import Mode, TaskTemplate, default_ecs_dir, load_ecs, secret_values
+from supervisor.toss.decide import Strategy
 
 DEFAULT_JOBS = 16_000
 DEFAULT_DEPLOYMENTS = 3

@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from supervisor.decide import Strategy
-from supervisor.rollout_plan import expected_new
+from supervisor.demo.rollout_plan import expected_new
+from supervisor.toss.decide import Strategy
 
 SAMPLE_JIDS = 20  # how many lost/duplicate jids the summary lists by name
 COIN_REASONS = frozenset({"coin", "even_sequence"})

@@ -30,9 +30,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from supervisor.binomial import LEVEL, binomial_interval
 from supervisor.errors import InputUnreadableError
-from supervisor.logparse import Event, iter_entries
+from supervisor.report.binomial import LEVEL, binomial_interval
+from supervisor.report.logparse import Event, iter_entries
 
 SELECTED = "redis_selected"
 DRAINED = "old_drained"

@@ -21,9 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from supervisor.chart import Marker, Sample
-from supervisor.demo_display import Display
-from supervisor.demo_plan import (
+from supervisor.demo.chart import Marker, Sample
+from supervisor.demo.display import Display
+from supervisor.demo.fleet import Fleet, Task
+from supervisor.demo.plan import (
     DEFAULT_DEPLOYMENTS,
     DEFAULT_JOBS,
     DEFAULT_KILLS,
@@ -36,22 +37,21 @@ from supervisor.demo_plan import (
     task_environment,
     weight_option,
 )
-from supervisor.demo_summary import TaskChoice, deployment_split, format_summary, tally_jobs
-from supervisor.demo_workload import (
+from supervisor.demo.rollout_plan import plan_rollout
+from supervisor.demo.summary import TaskChoice, deployment_split, format_summary, tally_jobs
+from supervisor.demo.taskdef import (
+    task_argv,
+)
+from supervisor.demo.workload import (
     LEDGER,
     ledger_client,
     produce,
     read_ledger,
     seed_backlog,
 )
-from supervisor.ecs_metadata import MetadataEndpoint, TaskMetadata
 from supervisor.errors import CoinTossError
-from supervisor.fleet import Fleet, Task
 from supervisor.redact import redact_text
-from supervisor.rollout_plan import plan_rollout
-from supervisor.taskdef import (
-    task_argv,
-)
+from supervisor.toss.ecs_metadata import MetadataEndpoint, TaskMetadata
 
 PAUSE_S = 4.0  # between deployments: time for the split to do some work (and for kills)
 SAMPLE_EVERY_S = 0.5
@@ -345,7 +345,7 @@ class Demo:
         self._start_task()
 
     def _run_mover(self) -> None:
-        from supervisor.mover import run_move
+        from supervisor.migration.mover import run_move
         from supervisor.settings import Settings
 
         self.state.mover_runs += 1
@@ -438,7 +438,7 @@ class Demo:
             self._producer_done.set()
 
     def _sample_loop(self) -> None:
-        from supervisor.backlog import read_backlog
+        from supervisor.layouts.sidekiq.backlog import read_backlog
 
         old, new = ledger_client(self.old_url), ledger_client(self.new_url)
         while not self._stop.is_set():
@@ -593,12 +593,12 @@ def _moved_count(report: Any) -> int:
 
 def _package_root() -> str:
     """Where `supervisor` and `worker_app` are importable from: tasks run this very code."""
-    return str(Path(__file__).resolve().parent.parent)
+    return str(Path(__file__).resolve().parents[2])
 
 
 def write_outputs(out: Path, summary: Mapping[str, Any], state: DemoState) -> list[Path]:
     """summary.json, events.jsonl (every event, in order) and, with matplotlib, chart.png."""
-    from supervisor.chart import ChartUnavailable, draw_chart
+    from supervisor.demo.chart import ChartUnavailable, draw_chart
 
     out.mkdir(parents=True, exist_ok=True)
     summary_path = out / "summary.json"
@@ -622,8 +622,8 @@ def write_outputs(out: Path, summary: Mapping[str, Any], state: DemoState) -> li
 
 def run(args: argparse.Namespace, _settings: None) -> int:
     """Exit 0 when nothing was lost and every job ran; 1 otherwise (the summary says what)."""
-    from supervisor.embedded_redis import RedisServer
-    from supervisor.execenv import launch_environ
+    from supervisor.demo.embedded_redis import RedisServer
+    from supervisor.toss.execenv import launch_environ
 
     plan = make_plan(args, launch_environ())
     with contextlib.ExitStack() as stack:

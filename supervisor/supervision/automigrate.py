@@ -12,11 +12,11 @@ import threading
 from typing import Any
 
 from supervisor import constants as k
-from supervisor.backlog import Backlog
 from supervisor.errors import CoinTossError
-from supervisor.lease import Lease, owner_token
+from supervisor.layouts.sidekiq.backlog import Backlog
 from supervisor.redact import redact_text
 from supervisor.settings import Settings
+from supervisor.supervision.lease import Lease, owner_token
 
 MOVED_KINDS = frozenset({"schedule", "retry"})
 
@@ -67,7 +67,7 @@ class AutoMigrator:
 
     def _move(self) -> None:
         from supervisor.connections import check_client, redis_errors
-        from supervisor.mover import run_move
+        from supervisor.migration.mover import run_move
 
         assert self.settings.old_redis_url is not None
         lease: Lease | None = None

@@ -17,21 +17,28 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from supervisor import automigrate, signals
-from supervisor.child import spawn
-from supervisor.convergence import Confirmations, drained_decision, jitter_delay
-from supervisor.decide import Decision
-from supervisor.entrypoint import current_identity
 from supervisor.errors import CoinTossError
-from supervisor.execenv import build_env, launch_environ, resolve_command
-from supervisor.identity import TaskIdentity
 from supervisor.logs import get_logger
-from supervisor.oldwatch import OldWatch
-from supervisor.reaper import become_subreaper, reap_all
-from supervisor.restarts import Finish, GiveUp, Restart, RestartPolicy, after_exit, in_window
-from supervisor.selection import choose, selected_fields
 from supervisor.settings import Settings
-from supervisor.workerstats import WorkerSampler
+from supervisor.supervision import automigrate, signals
+from supervisor.supervision.child import spawn
+from supervisor.supervision.convergence import Confirmations, drained_decision, jitter_delay
+from supervisor.supervision.oldwatch import OldWatch
+from supervisor.supervision.reaper import become_subreaper, reap_all
+from supervisor.supervision.restarts import (
+    Finish,
+    GiveUp,
+    Restart,
+    RestartPolicy,
+    after_exit,
+    in_window,
+)
+from supervisor.supervision.workerstats import WorkerSampler
+from supervisor.toss.decide import Decision
+from supervisor.toss.entrypoint import current_identity
+from supervisor.toss.execenv import build_env, launch_environ, resolve_command
+from supervisor.toss.identity import TaskIdentity
+from supervisor.toss.selection import choose, selected_fields
 
 
 class Phase(Enum):

@@ -11,7 +11,7 @@ from typing import Any
 
 from supervisor.errors import DataError
 from supervisor.logs import get_logger
-from supervisor.mover import DEFAULT_BATCH, KINDS, MoveReport, Progress, run_move
+from supervisor.migration.mover import DEFAULT_BATCH, KINDS, MoveReport, Progress, run_move
 from supervisor.settings import Settings
 
 

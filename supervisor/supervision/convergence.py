@@ -8,8 +8,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from supervisor.decide import Coin, Decision, OldState, decide
 from supervisor.settings import Settings
+from supervisor.toss.decide import Coin, Decision, OldState, decide
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ import json
 import sys
 from collections.abc import Mapping
 
-from supervisor.execenv import build_env, exec_worker, launch_environ, resolve_command
-from supervisor.identity import TaskIdentity, read_identity
 from supervisor.logs import get_logger
-from supervisor.selection import choose, decision_document, selected_fields
 from supervisor.settings import Settings
+from supervisor.toss.execenv import build_env, exec_worker, launch_environ, resolve_command
+from supervisor.toss.identity import TaskIdentity, read_identity
+from supervisor.toss.selection import choose, decision_document, selected_fields
 
 METADATA_VARIABLE = "ECS_CONTAINER_METADATA_URI_V4"
 

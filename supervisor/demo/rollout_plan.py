@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from supervisor.decide import Strategy, even_goes_new
 from supervisor.errors import ConfigError
+from supervisor.toss.decide import Strategy, even_goes_new
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from supervisor.backlog import Backlog, read_backlog
+from supervisor.layouts.sidekiq.backlog import Backlog, read_backlog
 from supervisor.redact import url_host
 
 if TYPE_CHECKING:

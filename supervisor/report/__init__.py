@@ -1,0 +1,1 @@
+"""`cointoss report`: the fleet's `redis_selected` lines summarised against the weight."""
