@@ -1,4 +1,6 @@
-"""The mover's server-side steps: each runs atomically, so a kill can only fall between them.
+"""Plain units: items that are self-contained (a Sidekiq job, a Celery message), moved alone.
+
+These are the mover's server-side steps: each runs atomically, so a kill can only fall between them.
 
 A claimed batch travels as one MessagePack blob (Lua's built-in `cmsgpack`): members stay raw
 bytes, scores stay the exact strings Redis printed, list items stay in order, and the Python
@@ -8,10 +10,12 @@ script error does not roll back what it already wrote.
 
 from __future__ import annotations
 
+from supervisor.layouts.base import Unit
+
 # Shared by both claims. Page sizes grow once the first page shows how big members are, so
 # one call holds at most `max_bytes` (plus one member) in memory, whether members are 200
 # bytes or 1 MB.
-_CLAIM_HELPERS = """
+CLAIM_HELPERS = """
 local function next_page(limit, max_bytes, members, bytes)
   local fit = math.floor((max_bytes - bytes) * members / bytes)
   return math.max(1, math.min(limit - members, fit, 512))
@@ -48,7 +52,7 @@ local max_score = ARGV[2]
 local max_bytes = tonumber(ARGV[3])
 local claimed_at = ARGV[4]
 """
-    + _CLAIM_HELPERS
+    + CLAIM_HELPERS
     + """
 local stop = refuse(source, journal, 'zset')
 if stop then return stop end
@@ -95,7 +99,7 @@ local claimed_at = ARGV[3]
 local queues = ARGV[4]
 local queue = ARGV[5]
 """
-    + _CLAIM_HELPERS
+    + CLAIM_HELPERS
     + """
 local stop = refuse(source, journal, 'list')
 if stop then return stop end
@@ -124,7 +128,7 @@ return {members, packed}
 # Applies one journalled batch to NEW unless its id is already in the applied-marker zset
 # KEYS[2]: the marker, not ZADD's set semantics, stops a replay from bringing back a job
 # NEW's poller already ran. Items go to KEYS[1] (ZADD with the original score strings, or
-# RPUSH in journal order plus SADD of the queue name to KEYS[3]). Returns the count applied,
+# RPUSH in journal order plus SADD of the queue name, if any, to KEYS[3]). Returns the count applied,
 # 0 for a batch applied before. The marker is written last: a failed write leaves no marker.
 apply_lua = """
 local dest = KEYS[1]
@@ -160,7 +164,7 @@ else
   for first = 1, #list, 256 do
     redis.call('RPUSH', dest, unpack(list, first, math.min(first + 255, #list)))
   end
-  redis.call('SADD', queues, queue)
+  if queue ~= '' then redis.call('SADD', queues, queue) end  -- Celery keeps no queues set
 end
 redis.call('ZADD', applied, now, batch_id)
 redis.call('ZREMRANGEBYSCORE', applied, '-inf', now - ttl_s)
@@ -168,3 +172,6 @@ redis.call('EXPIRE', applied, ttl_s)
 if kind == 'zset' then return #list / 2 end
 return #list
 """
+
+ZSET = Unit("zset", "zset", True, claim_zset_lua, apply_lua)
+LIST = Unit("list", "list", False, claim_list_lua, apply_lua)
