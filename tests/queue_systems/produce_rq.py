@@ -1,0 +1,27 @@
+"""Enqueues ledger jobs with real RQ: `produce_rq.py URL KIND START COUNT [SECONDS]`.
+
+KIND: queued (enqueue), later (enqueue_in SECONDS), flaky (fails once, retried after 1 s).
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+
+import redis
+import rqjobs
+from rq import Queue, Retry
+
+url, kind, start, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+seconds = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0
+queue = Queue("default", connection=redis.Redis.from_url(url))
+jids = [f"{kind}-{i}" for i in range(start, start + count)]
+if kind == "queued":
+    queue.enqueue_many([Queue.prepare_data(rqjobs.record, (jid,)) for jid in jids])
+elif kind == "later":
+    for jid in jids:
+        queue.enqueue_in(timedelta(seconds=seconds), rqjobs.record, jid)
+else:
+    for jid in jids:
+        queue.enqueue(rqjobs.flaky, jid, retry=Retry(max=1, interval=1))
+print("\n".join(jids))
