@@ -1,6 +1,7 @@
 """Enqueues ledger jobs with real RQ: `produce_rq.py URL KIND START COUNT [SECONDS]`.
 
-KIND: queued (enqueue), later (enqueue_in SECONDS), flaky (fails once, retried after 1 s).
+KIND: queued (enqueue; each run takes SECONDS), later (enqueue_in SECONDS), flaky (fails once,
+retried after 1 s).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ seconds = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0
 queue = Queue("default", connection=redis.Redis.from_url(url))
 jids = [f"{kind}-{i}" for i in range(start, start + count)]
 if kind == "queued":
-    queue.enqueue_many([Queue.prepare_data(rqjobs.record, (jid,)) for jid in jids])
+    queue.enqueue_many([Queue.prepare_data(rqjobs.record, (jid, seconds)) for jid in jids])
 elif kind == "later":
     for jid in jids:
         queue.enqueue_in(timedelta(seconds=seconds), rqjobs.record, jid)
