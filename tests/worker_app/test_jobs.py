@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from worker_app import keys
 from worker_app.config import ConfigError, load_config, parse_queues
+from worker_app.heartbeat import process_info
 from worker_app.jobs import (
     JobFormatError,
     build_job,
@@ -221,6 +222,25 @@ def test_worker_app_writes_job_timestamps_as_float_seconds() -> None:
     assert dump_job(build_job("NoopJob", [], created_at=1795983481)).endswith(
         b'"created_at":1795983481.0}'
     )
+
+
+@pytest.mark.parametrize(
+    ("queues", "mode", "weights"),
+    [
+        ("critical,default", "strict", {"critical": 0, "default": 0}),
+        ("critical:1,default:1", "random", {"critical": 1, "default": 1}),
+        ("critical:3,default:1", "weighted", {"critical": 3, "default": 1}),
+    ],
+)
+def test_heartbeat_info_describes_the_queues_as_a_sidekiq_capsule(
+    queues: str, mode: str, weights: dict[str, int]
+) -> None:
+    """`capsules` (8.x), `weights` (7.x) and `queues` (6.x) agree with WORKER_QUEUES."""
+    config = load_config({"WORKER_QUEUES": queues, "WORKER_CONCURRENCY": "4"})
+    info = process_info(config, "h:1:abc", "h", 1, 1795983481.5)
+    assert info["capsules"] == {"default": {"concurrency": 4, "mode": mode, "weights": weights}}
+    assert info["weights"] == [weights] and info["queues"] == list(weights)
+    assert info["concurrency"] == 4
 
 
 def test_weighted_and_strict_queue_settings_parse() -> None:

@@ -56,3 +56,29 @@ def test_retry_for_decides_dead_or_retry_whatever_the_timestamp_unit(
     assert type(died["retried_at"]) is float and died["retried_at"] > due
     assert died["retry_count"] == job["retry_count"] + 1
     assert type(died["created_at"]) is stamp_type  # Sidekiq's own stamps are kept as they are
+
+
+def test_heartbeat_carries_what_sidekiq_7_and_8_read(
+    new_redis: RedisServer, tmp_path: Path
+) -> None:
+    """worker_app's `<identity>` hash and `info` hold every field of the Sidekiq 7.3.10 and 8.1.7
+    fixtures, with the same types; 8.1's ProcessSet reads the concurrency from the hash itself."""
+    seven, eight = (sidekiq_fixture(f"sidekiq{n}-heartbeat-hash.json")["hash"] for n in (7, 8))
+    env = {"WORKER_CONCURRENCY": "3", "WORKER_QUEUES": "critical:3,default:1"}
+    with worker(new_redis.url, tmp_path, **env) as proc:
+        identity = started(proc)
+        beat = {k.decode(): v.decode() for k, v in new_redis.client().hgetall(identity).items()}
+        assert proc.stop() == 0
+    assert set(beat) >= set(seven) | set(eight)
+    assert int(beat["concurrency"]) == 3  # Sidekiq 8.1.2+: `concurrency.to_i`, 0 when missing
+    info = json.loads(beat["info"])
+    for reference in (json.loads(seven["info"]), json.loads(eight["info"])):
+        assert {key: type(info[key]) for key in reference} == {
+            key: type(value) for key, value in reference.items()
+        }
+    assert info["capsules"] == {
+        "default": {"concurrency": 3, "mode": "weighted", "weights": {"critical": 3, "default": 1}}
+    }
+    assert info["weights"] == [{"critical": 3, "default": 1}]  # 7.x's busy page
+    assert info["queues"] == ["critical", "default"] and info["concurrency"] == 3  # 6.x
+    assert info["version"] and info["embedded"] is False and info["identity"] == identity
