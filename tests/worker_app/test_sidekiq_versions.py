@@ -12,6 +12,7 @@ import pytest
 
 from supervisor.embedded_redis import RedisServer
 from tests.worker_app.helpers import sidekiq_fixture, started, wait_until, worker
+from worker_app.client import Client
 from worker_app.jobs import dump_job, new_jid
 
 DAY_S = 86_400
@@ -62,13 +63,22 @@ def test_heartbeat_carries_what_sidekiq_7_and_8_read(
     new_redis: RedisServer, tmp_path: Path
 ) -> None:
     """worker_app's `<identity>` hash and `info` hold every field of the Sidekiq 7.3.10 and 8.1.7
-    fixtures, with the same types; 8.1's ProcessSet reads the concurrency from the hash itself."""
+    fixtures, with the same types (8.1's ProcessSet reads the concurrency from the hash itself),
+    and `<identity>:work` holds a running job as 7.x/8.x's WorkSet reads it."""
     seven, eight = (sidekiq_fixture(f"sidekiq{n}-heartbeat-hash.json")["hash"] for n in (7, 8))
+    (work_8,) = sidekiq_fixture("sidekiq8-work-hash.json")["hash"].values()
+    Client(new_redis.url).push("SleepJob", [4])  # still running when the test reads it
+    r = new_redis.client()
     env = {"WORKER_CONCURRENCY": "3", "WORKER_QUEUES": "critical:3,default:1"}
     with worker(new_redis.url, tmp_path, **env) as proc:
         identity = started(proc)
-        beat = {k.decode(): v.decode() for k, v in new_redis.client().hgetall(identity).items()}
+        wait_until(lambda: r.hget(identity, "busy") == b"1", what="the job in the heartbeat")
+        beat = {k.decode(): v.decode() for k, v in r.hgetall(identity).items()}
+        (work,) = r.hgetall(f"{identity}:work").values()
         assert proc.stop() == 0
+    assert {k: type(v) for k, v in json.loads(work).items()} == {
+        k: type(v) for k, v in json.loads(work_8).items()
+    }  # what 7.x/8.x's WorkSet reads: queue, payload (a JSON string), run_at (integer seconds)
     assert set(beat) >= set(seven) | set(eight)
     assert int(beat["concurrency"]) == 3  # Sidekiq 8.1.2+: `concurrency.to_i`, 0 when missing
     info = json.loads(beat["info"])
