@@ -20,6 +20,9 @@ import pytest
 from tests.conftest import REPO_ROOT, child_env
 
 RUBY_DIR = REPO_ROOT / "tests" / "ruby"
+# Redis state captured from a real Sidekiq 7.3.10 fleet and built from Sidekiq 8.1.7's source;
+# shared/ sits beside the checkout (and beside CI's clone).
+SIDEKIQ_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures" / "sidekiq"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # Under CI=true the interop tests must run: a missing Sidekiq fails them instead of skipping.
@@ -35,6 +38,11 @@ FAST = {
     "WORKER_RECOVERY_INTERVAL": "0.5",
     "WORKER_SHUTDOWN_TIMEOUT": "5",
 }
+
+
+def sidekiq_fixture(name: str) -> dict[str, Any]:
+    """One fixture file of `SIDEKIQ_FIXTURES`, parsed (a key, a hash or a sorted-set member)."""
+    return dict(json.loads((SIDEKIQ_FIXTURES / name).read_text()))
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
