@@ -17,12 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO_ROOT, child_env
+from tests.conftest import REPO_ROOT, SIDEKIQ_FIXTURES, child_env
 
 RUBY_DIR = REPO_ROOT / "tests" / "ruby"
-# Redis state captured from a real Sidekiq 7.3.10 fleet and built from Sidekiq 8.1.7's source;
-# shared/ sits beside the checkout (and beside CI's clone).
-SIDEKIQ_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures" / "sidekiq"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # Under CI=true the interop tests must run: a missing Sidekiq fails them instead of skipping.

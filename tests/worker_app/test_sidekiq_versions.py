@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from supervisor.embedded_redis import RedisServer
+from supervisor.demo.embedded_redis import RedisServer
 from tests.worker_app.helpers import sidekiq_fixture, started, wait_until, worker
 from worker_app.client import Client
 from worker_app.jobs import dump_job, new_jid
