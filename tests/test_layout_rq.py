@@ -163,6 +163,11 @@ class TestMover:
         produce("produce_rq.py", old_redis.url, "later", 2, 3, "3600")
         old = old_redis.client()
         old.set("rq:scheduler-lock:default", "a-live-scheduler", ex=60)
+        doc = json.loads(run_cointoss(["status", "--json"], urls(old_redis, new_redis)).stdout)
+        assert any(
+            "held by the RQ scheduler that owns rq:scheduler-lock:default (a-live-scheduler)" in w
+            for w in doc["warnings"]
+        )
         result = run_cointoss(["migrate", "--json"], urls(old_redis, new_redis))
         assert result.returncode == 0, result.stderr
         doc = json.loads(result.stdout)

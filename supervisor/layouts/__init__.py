@@ -12,8 +12,9 @@ Adding a queue system (BullMQ, Resque, Dramatiq, ...) means one subpackage `layo
   and warnings for its traps), `sources` (what may move while OLD's consumers live), and
   `refusals` (what must not, in one line each);
 - `lua.py` if its items are not self-contained (a job hash that travels with its id): a
-  `Unit` whose claim writes the common journal and whose apply checks the common marker;
-- its name in `NAMES` below and in `MIGRATION_QUEUE_LAYOUT`'s accepted values.
+  `Unit` whose claim writes the common journal and whose apply checks the common marker,
+  listed in the layout's `units`;
+- its name in `get_layout` and `all_layouts` below and in `MIGRATION_QUEUE_LAYOUT`'s accepted values.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from supervisor.layouts.base import Layout, Unit
     from supervisor.settings import Settings
-
-NAMES = ("sidekiq", "celery", "rq")  # every readable layout; `none` turns the checks off
 
 
 def get_layout(settings: Settings) -> Layout | None:
@@ -52,8 +51,14 @@ def get_layout(settings: Settings) -> Layout | None:
 
 def unit_for(kind: str) -> Unit | None:
     """The unit a journal's `kind` names, whichever layout claimed it."""
-    from supervisor.layouts import plain
-    from supervisor.layouts.rq import lua as rq_lua
-
-    units = (plain.ZSET, plain.LIST, rq_lua.RQ_LIST, rq_lua.RQ_ZSET)
+    units = (unit for layout in all_layouts() for unit in layout.units)
     return next((unit for unit in units if unit.kind == kind), None)
+
+
+def all_layouts() -> tuple[type[Layout], ...]:
+    """Every layout class; imported on demand so that `exec` loads only the one it uses."""
+    from supervisor.layouts.celery import CeleryLayout
+    from supervisor.layouts.rq import RqLayout
+    from supervisor.layouts.sidekiq import SidekiqLayout
+
+    return (SidekiqLayout, RqLayout, CeleryLayout)

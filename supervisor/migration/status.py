@@ -37,6 +37,7 @@ class SideStatus:
     role: str
     host: str
     backlog: Backlog
+    system: str = "Sidekiq"  # the layout's title, for warnings
     queues: dict[str, KeyStatus] = field(default_factory=dict)
     private_lists: dict[str, KeyStatus] = field(default_factory=dict)
     sets: dict[str, KeyStatus] = field(default_factory=dict)
@@ -63,7 +64,7 @@ def warnings(side: SideStatus) -> list[str]:
     """What would break the queue system on this server, or leave it short of what it reads."""
     found = []
     if side.cluster:
-        found.append(f"{side.role} runs in cluster mode: the queue system cannot use it")
+        found.append(f"{side.role} runs in cluster mode: {side.system} cannot use Redis Cluster")
     if side.maxmemory_policy not in (None, "noeviction"):
         found.append(
             f"{side.role} has maxmemory-policy {side.maxmemory_policy}: Redis may evict jobs;"
@@ -72,7 +73,7 @@ def warnings(side: SideStatus) -> list[str]:
     if side.error:
         found.append(f"{side.role}: could not read the keys ({side.error})")
     found += [
-        f"{side.role} key {key!r} holds another type than the queue layout's: fix or delete it"
+        f"{side.role} key {key!r} holds another type than {side.system}'s: fix or delete it"
         for key in side.backlog.wrong_type
     ]
     found += [f"{side.role}: {note}" for note in side.notes]
@@ -145,20 +146,24 @@ def read_side(role: str, url: str, client: redis.Redis, layout: Layout, now: flo
                 role=role,
                 host=url_host(url),
                 backlog=Backlog(complete=False),
+                system=layout.title,
                 cluster=cluster,
                 maxmemory_policy=memory.get("maxmemory_policy"),
                 error=redact_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__),
             )
     except redis_errors() as exc:
         raise failure(role, url, exc) from None
-    return _side(role, url, view, cluster, memory)
+    return _side(role, url, layout.title, view, cluster, memory)
 
 
-def _side(role: str, url: str, view: View, cluster: bool, memory: dict[str, Any]) -> SideStatus:
+def _side(
+    role: str, url: str, system: str, view: View, cluster: bool, memory: dict[str, Any]
+) -> SideStatus:
     return SideStatus(
         role=role,
         host=url_host(url),
         backlog=view.backlog,
+        system=system,
         queues=view.queues,
         private_lists=view.private_lists,
         sets=view.sets,

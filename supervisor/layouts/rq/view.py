@@ -61,6 +61,12 @@ def _notes(
     found = []
     for name, holder in locks.items():
         size = waiting.get(f"{rk.SCHEDULED}:{name}", 0)
+        if size and holder not in (None, rk.MOVER_LOCK_TOKEN.encode()):
+            found.append(
+                f"{size} scheduled jobs in {rk.SCHEDULED}:{name} are held by the RQ scheduler"
+                f" that owns {keys.scheduler_lock(name)} ({text(holder)}): cointoss migrate moves"
+                f" only those due more than {rk.SCHEDULER_MARGIN_S} s later"
+            )
         if size and holder is None:
             found.append(
                 f"{size} scheduled jobs in {rk.SCHEDULED}:{name} but no RQ scheduler holds"
