@@ -124,6 +124,31 @@ class TestSupervisedFleet:
         assert old.hlen("ledger") == 40
 
 
+class TestAutoMigrate:
+    def test_supervise_moves_olds_scheduled_jobs_then_converges_onto_new(
+        self, supervised: Callable[..., Any], old_redis: RedisServer, new_redis: RedisServer
+    ) -> None:
+        """Jobs scheduled an hour ahead keep OLD from draining; auto-migrate moves them (past
+        the margin, under OLD's live scheduler), then the worker moves to NEW and runs them."""
+        produce("produce_rq.py", old_redis.url, "later", 0, 5, 3600)
+        env = {
+            **fleet_env(old_redis, new_redis, OLD_SEED),
+            "MIGRATION_AUTO_MIGRATE": "true",
+            "MIGRATION_DRAIN_CHECK_INTERVAL": "0.3",
+            "MIGRATION_DRAIN_CONFIRMATIONS": "2",
+            "MIGRATION_DRAIN_JITTER": "0",
+            "MIGRATION_MAX_RESTARTS": "0",
+        }
+        sup = supervised(rq_worker("w-auto"), env)
+        (done,) = sup.wait_event("auto_migrate_done", timeout=120)
+        assert done["moved"] == {"scheduled:default": 5}
+        (restart,) = sup.wait_event("worker_restarting", timeout=120)
+        assert restart["reason"] == "old_drained"
+        new = new_redis.client()
+        assert new.zcard("rq:scheduled:default") == 5
+        assert old_redis.client().zcard("rq:scheduled:default") == 0
+
+
 @pytest.fixture(autouse=True)
 def _queue_systems_installed() -> None:
     queue_venv()
