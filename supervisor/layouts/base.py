@@ -213,7 +213,7 @@ def counts(replies: list[object], keys: list[str]) -> tuple[list[int], tuple[str
         if isinstance(reply, Exception) and not is_wrong_type(reply):
             raise reply
     wrong = tuple(key for key, reply in zip(keys, replies, strict=True) if is_wrong_type(reply))
-    return [0 if is_wrong_type(r) else int(r) for r in replies], wrong  # type: ignore[call-overload]
+    return [r if isinstance(r, int) else 0 for r in replies], wrong
 
 
 def count(raw: bytes | None, unreadable: int = 0) -> int:

@@ -35,10 +35,7 @@ def read_view(client: redis.Redis, keys: rk.RqKeys, now: float) -> View:
         for name, stamp in zip(names, stamps, strict=True)
     }
     sets: dict[str, KeyStatus] = {}
-    for (
-        name,
-        first,
-    ) in zip(names, replies[1::3], strict=True):
+    for name, first in zip(names, replies[1::3], strict=True):
         label = f"{rk.SCHEDULED}:{name}"
         due = age(first[0][1], now) if isinstance(first, list) and first else None
         sets[label] = KeyStatus(backlog.waiting[label], next_due_in_s=due)
