@@ -138,10 +138,6 @@ class Source:
     claim_keys: tuple[str, ...] = ()
     claim_args: tuple[str | int, ...] = ()
 
-    @property
-    def kind(self) -> str:
-        return self.unit.redis_type
-
 
 class Layout(ABC):
     """A queue system's keys on one Redis. Subclasses live in `layouts/<name>/`."""

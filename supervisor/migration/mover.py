@@ -515,7 +515,7 @@ class Mover:
         wrong = [
             (side, found)
             for side, found in (("OLD", old_type), ("NEW", new_type))
-            if found not in ("none", source.kind)
+            if found not in ("none", source.unit.redis_type)
         ]
         for side, found in wrong:
             if self._log is not None:
@@ -524,7 +524,7 @@ class Mover:
                     side=side,
                     key=source.label,
                     found=found,
-                    expected=source.kind,
+                    expected=source.unit.redis_type,
                 )
         return not wrong
 
