@@ -214,6 +214,29 @@ class TestMover:
         assert old.llen("rq:queue:default:intermediate") == 1
 
 
+class TestSecrets:
+    def test_status_and_migrate_never_print_the_password(self, redis_factory: type) -> None:
+        """Password-protected servers, a refused batch and warnings: the password appears in no
+        output of status or migrate."""
+        secret = "rq-s3cret-7f3a9"
+        with (
+            redis_factory(password=secret) as old_redis,
+            redis_factory(password=secret) as new_redis,
+        ):
+            produce("produce_rq.py", old_redis.url, "queued", 0, 2)
+            produce("produce_rq.py", old_redis.url, "later", 0, 1, 600)
+            taken = old_redis.client().lindex("rq:queue:default", 0)
+            new_redis.client().hset(b"rq:job:" + taken, "status", "finished")
+            outputs = [
+                run_cointoss(["status"], urls(old_redis, new_redis)),
+                run_cointoss(["status", "--json"], urls(old_redis, new_redis)),
+                run_cointoss(["migrate", "--only", "queues,scheduled"], urls(old_redis, new_redis)),
+            ]
+        assert outputs[2].returncode == 65
+        for result in outputs:
+            assert secret not in result.stdout + result.stderr
+
+
 class TestCrashSafety:
     def test_sigkilled_migrate_moves_every_job_exactly_once_with_its_hash(
         self, old_redis: RedisServer, new_redis: RedisServer
