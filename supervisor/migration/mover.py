@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 from supervisor import constants as k
 from supervisor.connections import check_client, redis_errors
 from supervisor.errors import ConfigError, DataError, RedisUnavailableError, UsageError
-from supervisor.layouts.sidekiq.backlog import queue_names, read_processes
+from supervisor.layouts.sidekiq.backlog import queue_names
+from supervisor.layouts.sidekiq.heartbeats import Heartbeat, QuietSpan, alive, read_heartbeats
 from supervisor.migration import lua
 from supervisor.redact import redact_text, url_host
 from supervisor.settings import Settings, env_name
@@ -37,7 +38,8 @@ CONNECT_TIMEOUT_S = 5.0
 COMMAND_TIMEOUT_S = 60.0  # a bounded Lua call takes milliseconds; this only catches a dead link
 WAIT_TIMEOUT_MS = 5000
 FOLLOW_INTERVAL_S = 1.0
-FOLLOW_CONFIRMATIONS = 3  # --follow ends after this many empty, idle looks at OLD in a row
+FOLLOW_CONFIRMATIONS = 3  # --follow ends after this many empty, idle looks at OLD in a row,
+# and once those looks saw every live process on OLD beat twice (QuietSpan)
 PROGRESS_EVERY_S = 1.0
 
 Progress = Callable[[str, int, int], None]  # (key label, items moved so far, items expected)
@@ -273,7 +275,7 @@ class Mover:
         started = self._clock()
         replayed = 0
         skipped: set[str] = set()
-        idle_looks = 0
+        idle_looks, span = 0, QuietSpan()
         while True:
             moved_before = sum(self._moved.values())
             replayed += self.replay()
@@ -287,11 +289,11 @@ class Mover:
                 self._drain(source, due_within_s)
             if not follow:
                 break
-            quiet = sum(self._moved.values()) == moved_before and self._old_is_idle(
-                sources, due_within_s
-            )
+            idle, processes = self._old_is_idle(sources, due_within_s)
+            quiet = sum(self._moved.values()) == moved_before and idle
             idle_looks = idle_looks + 1 if quiet else 0
-            if idle_looks >= FOLLOW_CONFIRMATIONS:
+            span = span.observe(quiet, processes, time.monotonic())
+            if idle_looks >= FOLLOW_CONFIRMATIONS and span.covers(time.monotonic()):
                 break
             time.sleep(FOLLOW_INTERVAL_S)
         self.flush_ack()
@@ -542,9 +544,12 @@ class Mover:
                 )
         return not wrong
 
-    def _old_is_idle(self, sources: list[Source], due_within_s: float | None = None) -> bool:
+    def _old_is_idle(
+        self, sources: list[Source], due_within_s: float | None = None
+    ) -> tuple[bool, list[Heartbeat]]:
         """Nothing movable left in the moved keys (with `due_within_s`, members due later stay
-        and do not count) and no job running on OLD that could still fail into `retry`."""
+        and do not count) and no job running on OLD that could still fail into `retry`; with
+        the live processes, whose beats say how long "idle" must last to be believed."""
         max_score = self._max_score(due_within_s)
         with self._side("OLD"):
             pipe = self._old.pipeline(transaction=False)
@@ -554,8 +559,9 @@ class Mover:
                 else:
                     pipe.exists(source.key)
             if any(pipe.execute()):
-                return False
-            return not any(process.busy for process in read_processes(self._old, self._prefix))
+                return False, []
+            processes = alive(read_heartbeats(self._old, self._prefix), self._clock())
+        return not any(process.busy for process in processes), processes
 
     def _journal_keys(self) -> Iterator[str]:
         with self._side("OLD"):
