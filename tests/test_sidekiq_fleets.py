@@ -295,3 +295,55 @@ class TestBeatsBeforeNothingRuns:
         assert json.loads(out)["total"] == 1
         assert new_redis.client().zrange("retry", 0, -1) == [member.encode()]
         assert old.zcard("retry") == 0
+
+
+class TestIterableJobState:
+    """Issue 12 item 3: `it-<jid>` (7.3+) moves with its job, TTL kept, in the same batch."""
+
+    def test_state_moves_with_its_job_from_every_kind_of_key(
+        self, old_redis: RedisServer, new_redis: RedisServer
+    ) -> None:
+        """A retry (7.3.10), a scheduled and a queued job (8.1.7): each state goes to NEW with
+        its expiry and leaves OLD; a job without state moves as before."""
+        old, new = old_redis.client(), new_redis.client()
+        retry = fixture("sidekiq7-retry-member")
+        scheduled = fixture("sidekiq8-schedule-member")
+        queued = fixture("sidekiq8-queue-member")["member"]
+        plain = fixture("sidekiq7-schedule-member")
+        old.zadd("retry", {retry["member"]: float(retry["score"])})
+        old.zadd("schedule", {scheduled["member"]: float(scheduled["score"])})
+        old.zadd("schedule", {plain["member"]: float(plain["score"])})
+        old.lpush("queue:default", queued)
+        old.sadd("queues", "default")
+        expiries = {}
+        for member, ttl_s in ((retry["member"], 20 * DAY), (scheduled["member"], 30 * DAY)):
+            key = "it-" + json.loads(member)["jid"]
+            old.hset(key, mapping=ITERABLE_STATE)
+            old.expire(key, int(ttl_s))
+            expiries[key] = old.pexpiretime(key)
+        queued_key = "it-" + json.loads(queued)["jid"]
+        old.hset(queued_key, mapping=ITERABLE_STATE)  # no TTL: none on NEW either
+        result = run_cointoss(
+            ["migrate", "--only", "schedule,retry,queues", "--json"], urls(old_redis, new_redis)
+        )
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["total"] == 4
+        for key, expiry in expiries.items():
+            assert new.hgetall(key) == {f.encode(): v.encode() for f, v in ITERABLE_STATE.items()}
+            assert abs(new.pexpiretime(key) - expiry) < 1000
+        assert new.hgetall(queued_key) and new.ttl(queued_key) == -1
+        assert [key for key in old.scan_iter(match="it-*")] == []
+        assert new.lrange("queue:default", 0, -1) == [queued.encode()]
+
+    def test_a_jid_inside_args_does_not_take_another_job_s_state(
+        self, old_redis: RedisServer, new_redis: RedisServer
+    ) -> None:
+        """Only the job's own top-level `jid` names its state; the other job's stays on OLD."""
+        old, new = old_redis.client(), new_redis.client()
+        job = {"class": "ParentJob", "args": [{"jid": "0123456789abcdef01234567"}], "jid": "aa"}
+        old.zadd("retry", {json.dumps(job, separators=(",", ":")): 1.0})
+        old.hset("it-0123456789abcdef01234567", mapping=ITERABLE_STATE)
+        result = run_cointoss(["migrate", "--json"], urls(old_redis, new_redis))
+        assert result.returncode == 0, result.stderr
+        assert new.zcard("retry") == 1 and not new.exists("it-0123456789abcdef01234567")
+        assert old.hgetall("it-0123456789abcdef01234567")

@@ -222,6 +222,7 @@ class _Batch:
     items: bytes
     queues: str = ""
     queue: str = ""
+    states: bytes = b""  # iterable jobs' `it-<jid>` hashes claimed with the items (iterable.py)
 
     @property
     def journal(self) -> str:
@@ -406,11 +407,11 @@ class Mover:
                 pipe.delete(*self._pending_acks)
             keys = [source.key, journal, k.MIGRATE_SEQUENCE]
             if source.kind == "zset":
-                args = [self._batch, max_score, self._max_bytes, now]
+                args = [self._batch, max_score, self._max_bytes, now, self._prefix]
                 self._claim_zset(keys, args, pipe)
             else:
                 queues = self._prefix + k.QUEUES
-                args = [self._batch, self._max_bytes, now, queues, source.queue]
+                args = [self._batch, self._max_bytes, now, queues, source.queue, self._prefix]
                 self._claim_list(keys, args, pipe)
             replies = pipe.execute(raise_on_error=False)
             self._pending_acks = []
@@ -429,14 +430,15 @@ class Mover:
         queues, queue = (
             (self._prefix + k.QUEUES, source.queue) if source.kind == "list" else ("", "")
         )
-        return _Batch(batch_id, source.key, source.kind, reply[1], queues, queue)
+        states = reply[2] if len(reply) > 2 else b""
+        return _Batch(batch_id, source.key, source.kind, reply[1], queues, queue, states)
 
     def _apply(self, batch: _Batch) -> int:
         """Applies on NEW (and WAITs for replicas); only then may the caller ack on OLD.
 
         Returns how many items this call added (0 when the marker says it was done before).
         """
-        if batch.kind == "zset" and not self._wait_replicas:
+        if batch.kind == "zset" and not self._wait_replicas and not batch.states:
             applied_natively = self._apply_zset_natively(batch)
             if applied_natively is not None:
                 return applied_natively
@@ -449,6 +451,7 @@ class Mover:
             batch.queue,
             repr(self._clock()),
             k.MIGRATE_APPLIED_TTL_S,
+            batch.states,
         ]
         with self._side("NEW"):
             pipe = self._new.pipeline(transaction=False)  # WAIT must ride the same connection
@@ -629,6 +632,7 @@ def _batch_from_journal(journal: str, fields: Mapping[Any, Any]) -> _Batch | Non
             items=fields[b"items"],
             queues=_text(fields.get(b"queues", b"")),
             queue=_text(fields.get(b"queue", b"")),
+            states=fields.get(b"states", b""),
         )
     except KeyError:
         return None
