@@ -1,6 +1,6 @@
-"""Sidekiq 7 and 8 fleets (issue 12), supervisor side: what a real 7.3.10 fleet and 8.1.7's layout
-leave in Redis, loaded from ../shared/fixtures/sidekiq/ into real redis-servers, as status,
-migrate and supervise's drain checks read it.
+"""Sidekiq 7 and 8 fleets (issue 12), supervisor side: what a real 7.3.10 fleet and 8.1.7's
+layout leave in Redis, loaded from tests/fixtures/sidekiq/ (kept from ../shared/fixtures/sidekiq/)
+into real redis-servers, as status, migrate and supervise's drain checks read it.
 
 The fixtures were captured at a fixed moment; each test moves their timestamps to the ages its
 scenario needs, keeping each one's JSON type (float seconds stay floats, integer milliseconds
@@ -22,11 +22,11 @@ from supervisor.demo.embedded_redis import RedisServer
 from supervisor.layouts.sidekiq.backlog import read_backlog
 from supervisor.layouts.sidekiq.heartbeats import read_heartbeats
 from supervisor.supervision.convergence import Confirmations
-from tests.conftest import REPO_ROOT, run_cointoss, start_cointoss
+from tests.conftest import SIDEKIQ_FIXTURES, run_cointoss, start_cointoss
 from tests.supervise_support import recorder, starts, wait_until
 from tests.test_supervise_convergence import convergence_env, seed_backlog
 
-FIXTURES = REPO_ROOT.parent / "shared" / "fixtures" / "sidekiq"
+FIXTURES = SIDEKIQ_FIXTURES
 STAMPS = ("created_at", "enqueued_at", "failed_at", "retried_at")
 HOUR, DAY = 3600.0, 86400.0
 ITERABLE_STATE = {
