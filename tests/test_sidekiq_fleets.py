@@ -165,6 +165,38 @@ class TestGhostProcesses:
         assert (backlog.drained, backlog.busy, backlog.live_processes) == (True, 0, 0)
 
 
+class TestWhatIsAGhost:
+    """Only a hash nothing renews is judged by its beat; anything unsure stays live."""
+
+    @pytest.mark.parametrize(
+        ("beat_age_s", "ttl", "ghost"),
+        [
+            (4 * DAY, None, True),  # the issue's input
+            (61.0, None, True),  # just past the 60 s every version sets
+            (30.0, None, False),  # no TTL, but beat within the expiry: maybe PERSISTed just now
+            (4 * DAY, 55, False),  # a TTL (a copy that kept it): it expires by itself
+        ],
+    )
+    def test_a_ghost_has_no_ttl_and_a_beat_past_the_expiry(
+        self, old_redis: RedisServer, beat_age_s: float, ttl: int | None, ghost: bool
+    ) -> None:
+        old = old_redis.client()
+        now = time.time()
+        load_heartbeat(old, "sidekiq8-heartbeat-hash", beat=now - beat_age_s, busy=1, ttl=ttl)
+        (heartbeat,) = read_heartbeats(old)
+        assert heartbeat.ghost(now) is ghost
+        assert read_backlog(old, now=now).busy == (0 if ghost else 1)
+
+    def test_a_heartbeat_without_ttl_or_readable_beat_stays_live(
+        self, old_redis: RedisServer
+    ) -> None:
+        """Nothing proves it dead: it keeps OLD busy (the safe error) rather than drained."""
+        old = old_redis.client()
+        identity = load_heartbeat(old, "sidekiq7-heartbeat-hash", beat=0.0, busy=1, ttl=None)
+        old.hset(identity, "beat", "not a number")
+        assert read_backlog(old).busy == 1
+
+
 def fixture_ttl() -> int:
     """The TTL the real Sidekiq 7.3.10 heartbeat had at capture: a live hash expires."""
     return int(fixture("sidekiq7-heartbeat-hash")["ttl"])
@@ -246,6 +278,21 @@ class TestBeatsBeforeNothingRuns:
             sup.wait_event("drain_check", seen + 1)
         (confirmed,) = sup.wait_event("old_drained")
         assert confirmed["checks"] >= 8
+
+    def test_a_process_without_a_readable_beat_waits_two_periods_of_its_version(
+        self, old_redis: RedisServer
+    ) -> None:
+        """Its beats cannot be counted: 7.3.10's 10 s period, twice, from the first quiet look."""
+        old = old_redis.client()
+        identity = load_heartbeat(
+            old, "sidekiq7-heartbeat-hash", beat=time.time(), busy=0, ttl=fixture_ttl()
+        )
+        old.hdel(identity, "beat")
+        confirmations = Confirmations(needed=3)
+        for at in (0.0, 1.0, 2.0, 19.0, 20.0):
+            backlog = read_backlog(old)
+            confirmations = confirmations.observe(backlog.drained, backlog.heartbeats, at)
+            assert confirmations.confirmed is (at == 20.0)
 
     def test_heartbeats_say_each_version_s_beat_period(self, old_redis: RedisServer) -> None:
         """7.3.10 and 8.1.7 carry `version` and beat every 10 s; 6.x's info has none: 5 s."""
