@@ -13,7 +13,7 @@ import redis
 
 from supervisor import constants as k
 from supervisor.demo.embedded_redis import RedisServer
-from supervisor.layouts.celery import CeleryLayout
+from supervisor.layouts.celery.layout import CeleryLayout
 from tests.conftest import child_env, cointoss_argv, run_cointoss
 from tests.queue_systems import produce, queue_env, queue_venv, wait_for
 

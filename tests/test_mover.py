@@ -22,7 +22,7 @@ from supervisor import constants as k
 from supervisor.demo.embedded_redis import RedisServer
 from supervisor.errors import ConfigError, RedisUnavailableError, UsageError
 from supervisor.layouts import plain as lua
-from supervisor.layouts.sidekiq import SidekiqLayout
+from supervisor.layouts.sidekiq.layout import SidekiqLayout
 from supervisor.migration import mover as mover_module
 from supervisor.migration.mover import Mover, run_move
 from supervisor.settings import Settings

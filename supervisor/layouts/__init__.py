@@ -4,10 +4,11 @@ Everything above a layout (the drain check before a toss, supervise's convergenc
 the mover, auto-migrate) reads OLD and NEW only through `Layout` (see `base.py`), the way
 kombu's `transport/` hides each broker behind one class chosen by name.
 
-Adding a queue system (BullMQ, Resque, Dramatiq, ...) means one subpackage `layouts/<name>/`:
+Adding a queue system (BullMQ, Resque, Dramatiq, ...) means one subpackage `layouts/<name>/`,
+whose docstring states its drain definition and what may move, with:
 
 - `keys.py`: its key names, and nothing else builds them;
-- a `Layout` subclass: `read_backlog` (its drain definition; set `Backlog.unproven` where
+- `layout.py`, a `Layout` subclass: `read_backlog` (its drain definition; set `Backlog.unproven` where
   Redis cannot show that nothing runs), `consumers` (live and busy), `read_view` (status rows
   and warnings for its traps), `sources` (what may move while OLD's consumers live), and
   `refusals` (what must not, in one line each);
@@ -31,15 +32,15 @@ def get_layout(settings: Settings) -> Layout | None:
     """The layout MIGRATION_QUEUE_LAYOUT names, or None for `none` (a coin and nothing else)."""
     name = settings.queue_layout
     if name == "sidekiq":
-        from supervisor.layouts.sidekiq import SidekiqLayout
+        from supervisor.layouts.sidekiq.layout import SidekiqLayout
 
         return SidekiqLayout(settings.key_prefix)
     if name == "rq":
-        from supervisor.layouts.rq import RqLayout
+        from supervisor.layouts.rq.layout import RqLayout
 
         return RqLayout(os.environ.get("RQ_KEY_PREFIX", "rq"))
     if name == "celery":
-        from supervisor.layouts.celery import CeleryLayout
+        from supervisor.layouts.celery.layout import CeleryLayout
 
         return CeleryLayout(
             settings.key_prefix,
@@ -57,8 +58,8 @@ def unit_for(kind: str) -> Unit | None:
 
 def all_layouts() -> tuple[type[Layout], ...]:
     """Every layout class; imported on demand so that `exec` loads only the one it uses."""
-    from supervisor.layouts.celery import CeleryLayout
-    from supervisor.layouts.rq import RqLayout
-    from supervisor.layouts.sidekiq import SidekiqLayout
+    from supervisor.layouts.celery.layout import CeleryLayout
+    from supervisor.layouts.rq.layout import RqLayout
+    from supervisor.layouts.sidekiq.layout import SidekiqLayout
 
     return (SidekiqLayout, RqLayout, CeleryLayout)

@@ -14,6 +14,7 @@ what one item is (a member, a list element, an RQ id with its job hash) and how 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -46,6 +47,7 @@ class Backlog:
     moving: int = 0  # items in journals: claimed from OLD by a mover, not yet acknowledged
     moving_batches: int = 0  # journals; `cointoss migrate` replays them
     unproven: str = ""
+    heartbeats: tuple[Consumer, ...] = ()  # the live consumers, for QuietSpan
 
     @property
     def queued(self) -> int:
@@ -77,13 +79,63 @@ class Backlog:
         return self.drained and not self.unproven
 
 
+BEATS_PER_DECISION = 2
+
+
 @dataclass(frozen=True)
 class Consumer:
-    """One live consumer process as the layout sees it."""
+    """One live consumer process as the layout sees it.
+
+    `beat` and `period_s` say how fresh `busy` is: a Sidekiq process reports `busy` with each
+    beat, so it lags up to one period behind; a consumer whose state is written as it changes
+    (RQ's `state`) or that shows none has no beat and period 0, and is believed at once.
+    """
 
     identity: str
     busy: int
     quiet: bool = False
+    beat: float | None = None  # epoch seconds of its last beat, when it beats
+    period_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class QuietSpan:
+    """Quiet looks in a row, and whether they span two beats of every live process.
+
+    A process's beats are counted from its `beat` changing between looks, so the span follows
+    what each process really does (a Sidekiq 6.x, a 7.x/8.x, or a worker with a shortened
+    interval); one whose beat cannot be read waits two of its periods instead, and a consumer
+    with no beat and period 0 (RQ, Celery) delays nothing.
+    """
+
+    started: float | None = None  # the caller's clock at the first quiet look
+    beats: dict[str, tuple[float | None, int]] = field(default_factory=dict)  # id: last, seen
+    unreadable_s: float = 0.0  # the longest period of a process without a readable beat
+
+    def observe(self, quiet: bool, heartbeats: Iterable[Consumer], now: float) -> QuietSpan:
+        """The span after one more look; any activity starts over."""
+        if not quiet:
+            return QuietSpan()
+        beats: dict[str, tuple[float | None, int]] = {}
+        unreadable_s = self.unreadable_s
+        for heartbeat in heartbeats:
+            last, seen = self.beats.get(heartbeat.identity, (heartbeat.beat, 0))
+            if heartbeat.beat is None:
+                unreadable_s = max(unreadable_s, heartbeat.period_s)
+            beats[heartbeat.identity] = (
+                heartbeat.beat,
+                seen + (heartbeat.beat is not None and heartbeat.beat != last),
+            )
+        return QuietSpan(now if self.started is None else self.started, beats, unreadable_s)
+
+    def covers(self, now: float) -> bool:
+        """Every live process beat twice since the first quiet look (and the unreadable ones
+        had two periods' time)."""
+        if self.started is None:
+            return False
+        return all(
+            seen >= BEATS_PER_DECISION for last, seen in self.beats.values() if last is not None
+        ) and (now - self.started >= BEATS_PER_DECISION * self.unreadable_s)
 
 
 @dataclass(frozen=True)
@@ -96,6 +148,15 @@ class KeyStatus:
 
 
 @dataclass(frozen=True)
+class Ghost:
+    """A consumer that is dead for sure but still registered (a heartbeat that never expires)."""
+
+    identity: str
+    busy: int
+    last_beat_age_s: float
+
+
+@dataclass(frozen=True)
 class View:
     """What `cointoss status` shows about one side, besides the server's own facts."""
 
@@ -104,6 +165,7 @@ class View:
     private_lists: dict[str, KeyStatus] = field(default_factory=dict)  # in flight, per consumer
     sets: dict[str, KeyStatus] = field(default_factory=dict)  # waiting, held and terminal keys
     processes: list[Consumer] = field(default_factory=list)
+    ghosts: list[Ghost] = field(default_factory=list)
     notes: tuple[str, ...] = ()  # layout-specific warnings (traps the reference lists)
 
 
@@ -115,7 +177,8 @@ class Unit:
     by its own apply script. Claim KEYS are (source, journal, sequence, *Source.claim_keys);
     ARGV is (limit, [max score if `scored`], max bytes, claimed_at, *Source.claim_args). Apply
     KEYS are (destination, applied marker, queues set); ARGV is (batch id, kind, items, queue,
-    now, marker TTL, job prefix).
+    now, marker TTL, iterable states, job prefix). A claim may return a third element, state
+    that travels with the batch (the journal's `states`).
     """
 
     kind: str
@@ -154,8 +217,9 @@ class Layout(ABC):
         """Counts everything that keeps this Redis from being drained."""
 
     @abstractmethod
-    def consumers(self, client: redis.Redis) -> list[Consumer]:
-        """Live consumers; `busy` is what each is running now (as far as Redis shows)."""
+    def consumers(self, client: redis.Redis, now: float | None = None) -> list[Consumer]:
+        """Live consumers; `busy` is what each is running now (as far as Redis shows). `now`
+        is the caller's clock (None: this host's), for layouts that judge beats by age."""
 
     @abstractmethod
     def sources(self, client: redis.Redis, kinds: list[str]) -> list[Source]:

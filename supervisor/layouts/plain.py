@@ -1,4 +1,5 @@
-"""Plain units: items that are self-contained (a Sidekiq job, a Celery message), moved alone.
+"""Plain units: items that are self-contained (a Celery message, a Sidekiq job with its iterable
+state when it has one), moved alone.
 
 These are the mover's server-side steps: each runs atomically, so a kill can only fall between them.
 
@@ -11,10 +12,11 @@ script error does not roll back what it already wrote.
 from __future__ import annotations
 
 from supervisor.layouts.base import Unit
+from supervisor.layouts.sidekiq.iterable import PUT_STATES_LUA, TAKE_STATES_LUA
 
-# Shared by both claims. Page sizes grow once the first page shows how big members are, so
-# one call holds at most `max_bytes` (plus one member) in memory, whether members are 200
-# bytes or 1 MB.
+# Shared by every unit's claim (RQ's too). Page sizes grow once the first page shows how big
+# members are, so one call holds at most `max_bytes` (plus one member) in memory, whether
+# members are 200 bytes or 1 MB.
 CLAIM_HELPERS = """
 local function next_page(limit, max_bytes, members, bytes)
   local fit = math.floor((max_bytes - bytes) * members / bytes)
@@ -40,8 +42,9 @@ end
 # records them in the journal hash KEYS[2] as (score, member) pairs, then removes them inside
 # the same script, as Sidekiq's poller claims, so a poller on OLD and the mover never both win
 # a member. The journal also gets `seq`, the next value of OLD's counter KEYS[3] (replay order,
-# see claim_list_lua), and `claimed_at`, the mover's clock ARGV[4] (for operators only).
-# Returns {count, packed items}.
+# see claim_list_lua), `claimed_at`, the mover's clock ARGV[4] (for operators only), and
+# `states`, the iterable-job states under the key prefix ARGV[5] (taken from OLD too).
+# Returns {count, packed items[, packed states when any]}.
 claim_zset_lua = (
     """
 local source = KEYS[1]
@@ -51,8 +54,10 @@ local limit = tonumber(ARGV[1])
 local max_score = ARGV[2]
 local max_bytes = tonumber(ARGV[3])
 local claimed_at = ARGV[4]
+local prefix = ARGV[5] or ''
 """
     + CLAIM_HELPERS
+    + TAKE_STATES_LUA  # a Sidekiq iterable job's state goes with its job (iterable.py)
     + """
 local stop = refuse(source, journal, 'zset')
 if stop then return stop end
@@ -72,11 +77,14 @@ while members < limit and bytes < max_bytes do
 end
 if members == 0 then return {0} end
 local packed = cmsgpack.pack(taken)
+local states = take_states(taken, 2, 2, prefix)
 redis.call('HSET', journal, 'source', source, 'kind', 'zset', 'count', members,
            'items', packed, 'seq', redis.call('INCR', sequence), 'claimed_at', claimed_at)
+if states then redis.call('HSET', journal, 'states', states) end
 -- The claimed members are exactly ranks 0..members-1 (lowest scores, read in one atomic
 -- call), so one range removal does what `members` ZREMs would, without a lookup each.
 redis.call('ZREMRANGEBYRANK', source, 0, members - 1)
+if states then return {members, packed, states} end
 return {members, packed}
 """
 )
@@ -87,7 +95,8 @@ return {members, packed}
 # Batches must reach NEW in the order they left OLD, so the journal's `seq` is taken from OLD's
 # counter KEYS[3] in the same atomic step: unlike `claimed_at` (the mover's clock ARGV[3]), it
 # cannot be reordered by a clock stepping back or by skew between movers on several hosts.
-# Returns {count, packed items}.
+# Iterable-job states (key prefix ARGV[6]) go into the journal's `states`, as in claim_zset_lua.
+# Returns {count, packed items[, packed states when any]}.
 claim_list_lua = (
     """
 local source = KEYS[1]
@@ -98,8 +107,10 @@ local max_bytes = tonumber(ARGV[2])
 local claimed_at = ARGV[3]
 local queues = ARGV[4]
 local queue = ARGV[5]
+local prefix = ARGV[6] or ''
 """
     + CLAIM_HELPERS
+    + TAKE_STATES_LUA
     + """
 local stop = refuse(source, journal, 'list')
 if stop then return stop end
@@ -117,10 +128,13 @@ while members < limit and bytes < max_bytes do
 end
 if members == 0 then return {0} end
 local packed = cmsgpack.pack(taken)
+local states = take_states(taken, 1, 1, prefix)
 redis.call('HSET', journal, 'source', source, 'kind', 'list', 'count', members,
            'items', packed, 'seq', redis.call('INCR', sequence), 'claimed_at', claimed_at,
            'queues', queues, 'queue', queue)
+if states then redis.call('HSET', journal, 'states', states) end
 redis.call('LTRIM', source, members, -1)
+if states then return {members, packed, states} end
 return {members, packed}
 """
 )
@@ -128,9 +142,12 @@ return {members, packed}
 # Applies one journalled batch to NEW unless its id is already in the applied-marker zset
 # KEYS[2]: the marker, not ZADD's set semantics, stops a replay from bringing back a job
 # NEW's poller already ran. Items go to KEYS[1] (ZADD with the original score strings, or
-# RPUSH in journal order plus SADD of the queue name, if any, to KEYS[3]). Returns the count applied,
-# 0 for a batch applied before. The marker is written last: a failed write leaves no marker.
-apply_lua = """
+# RPUSH in journal order plus SADD of the queue name, if any, to KEYS[3]), and the batch's
+# iterable-job states ARGV[7] ('' for none) next to them. Returns the count applied, 0 for a
+# batch applied before. The marker is written last: a failed write leaves no marker.
+apply_lua = (
+    PUT_STATES_LUA
+    + """
 local dest = KEYS[1]
 local applied = KEYS[2]
 local queues = KEYS[3]
@@ -140,6 +157,7 @@ local items = ARGV[3]
 local queue = ARGV[4]
 local now = tonumber(ARGV[5])
 local ttl_s = tonumber(ARGV[6])
+local states = ARGV[7] or ''
 
 if kind ~= 'zset' and kind ~= 'list' then
   return redis.error_reply('ERR unknown journal kind ' .. kind)
@@ -166,12 +184,14 @@ else
   end
   if queue ~= '' then redis.call('SADD', queues, queue) end  -- Celery keeps no queues set
 end
+put_states(states)
 redis.call('ZADD', applied, now, batch_id)
 redis.call('ZREMRANGEBYSCORE', applied, '-inf', now - ttl_s)
 redis.call('EXPIRE', applied, ttl_s)
 if kind == 'zset' then return #list / 2 end
 return #list
 """
+)
 
 ZSET = Unit("zset", "zset", True, claim_zset_lua, apply_lua)
 LIST = Unit("list", "list", False, claim_list_lua, apply_lua)

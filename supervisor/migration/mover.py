@@ -22,7 +22,7 @@ from supervisor import constants as k
 from supervisor.connections import check_client, redis_errors
 from supervisor.errors import ConfigError, DataError, RedisUnavailableError, UsageError
 from supervisor.layouts import get_layout, unit_for
-from supervisor.layouts.base import Layout, Source
+from supervisor.layouts.base import Consumer, Layout, QuietSpan, Source
 from supervisor.redact import redact_text, url_host
 from supervisor.settings import Settings, env_name
 
@@ -35,7 +35,8 @@ CONNECT_TIMEOUT_S = 5.0
 COMMAND_TIMEOUT_S = 60.0  # a bounded Lua call takes milliseconds; this only catches a dead link
 WAIT_TIMEOUT_MS = 5000
 FOLLOW_INTERVAL_S = 1.0
-FOLLOW_CONFIRMATIONS = 3  # --follow ends after this many empty, idle looks at OLD in a row
+FOLLOW_CONFIRMATIONS = 3  # --follow ends after this many empty, idle looks at OLD in a row,
+# and once those looks saw every live process on OLD beat twice (QuietSpan)
 PROGRESS_EVERY_S = 1.0
 
 Progress = Callable[[str, int, int], None]  # (key label, items moved so far, items expected)
@@ -216,6 +217,7 @@ class _Batch:
     queues: str = ""
     queue: str = ""
     job_prefix: str = ""
+    states: bytes = b""  # iterable jobs' `it-<jid>` hashes claimed with the items (iterable.py)
 
     @property
     def journal(self) -> str:
@@ -241,7 +243,7 @@ class Mover:
     ) -> None:
         self._old, self._new = old, new
         if layout is None:
-            from supervisor.layouts.sidekiq import SidekiqLayout
+            from supervisor.layouts.sidekiq.layout import SidekiqLayout
 
             layout = SidekiqLayout()
         self._layout = layout
@@ -270,7 +272,7 @@ class Mover:
         started = self._clock()
         replayed = 0
         skipped: set[str] = set()
-        idle_looks = 0
+        idle_looks, span = 0, QuietSpan()
         while True:
             moved_before = sum(self._moved.values())
             replayed += self.replay()
@@ -284,11 +286,11 @@ class Mover:
                 self._drain(source, due_within_s)
             if not follow:
                 break
-            quiet = sum(self._moved.values()) == moved_before and self._old_is_idle(
-                sources, due_within_s
-            )
+            idle, processes = self._old_is_idle(sources, due_within_s)
+            quiet = sum(self._moved.values()) == moved_before and idle
             idle_looks = idle_looks + 1 if quiet else 0
-            if idle_looks >= FOLLOW_CONFIRMATIONS:
+            span = span.observe(quiet, processes, time.monotonic())
+            if idle_looks >= FOLLOW_CONFIRMATIONS and span.covers(time.monotonic()):
                 break
             time.sleep(FOLLOW_INTERVAL_S)
         self.flush_ack()
@@ -405,6 +407,7 @@ class Mover:
             source.queues,
             source.queue,
             source.job_prefix,
+            reply[2] if len(reply) > 2 else b"",
         )
 
     def _apply(self, batch: _Batch) -> int:
@@ -412,7 +415,7 @@ class Mover:
 
         Returns how many items this call added (0 when the marker says it was done before).
         """
-        if batch.kind == "zset" and not self._wait_replicas:
+        if batch.kind == "zset" and not self._wait_replicas and not batch.states:
             applied_natively = self._apply_zset_natively(batch)
             if applied_natively is not None:
                 return applied_natively
@@ -431,6 +434,7 @@ class Mover:
             batch.queue,
             repr(self._clock()),
             k.MIGRATE_APPLIED_TTL_S,
+            batch.states,
             batch.job_prefix,
         ]
         with self._side("NEW"):
@@ -528,13 +532,17 @@ class Mover:
                 )
         return not wrong
 
-    def _old_is_idle(self, sources: list[Source], due_within_s: float | None = None) -> bool:
+    def _old_is_idle(
+        self, sources: list[Source], due_within_s: float | None = None
+    ) -> tuple[bool, list[Consumer]]:
         """Nothing movable left in the moved keys (with `due_within_s`, members due later stay
-        and do not count) and no job running on OLD that could still fail into `retry`."""
+        and do not count) and no job running on OLD that could still fail into `retry`; with
+        the live consumers, whose beats say how long "idle" must last to be believed."""
         if any(self._pending(source, due_within_s) for source in sources):
-            return False
+            return False, []
         with self._side("OLD"):
-            return not any(consumer.busy for consumer in self._layout.consumers(self._old))
+            consumers = self._layout.consumers(self._old, self._clock())
+        return not any(consumer.busy for consumer in consumers), consumers
 
     def _pending(self, source: Source, due_within_s: float | None) -> int:
         """How many items of `source` a claim could take now (a dry run's figure)."""
@@ -624,6 +632,7 @@ def _batch_from_journal(journal: str, fields: Mapping[Any, Any]) -> _Batch | Non
             queues=_text(fields.get(b"queues", b"")),
             queue=_text(fields.get(b"queue", b"")),
             job_prefix=_text(fields.get(b"job_prefix", b"")),
+            states=fields.get(b"states", b""),
         )
     except KeyError:
         return None

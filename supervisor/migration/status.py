@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from supervisor.connections import redis_errors
 from supervisor.layouts import get_layout
-from supervisor.layouts.base import Backlog, Consumer, KeyStatus, Layout, View
+from supervisor.layouts.base import Backlog, Consumer, Ghost, KeyStatus, Layout, View
 from supervisor.migration.mover import connect, failure, require_old_url
 from supervisor.redact import redact_text, url_host
 from supervisor.settings import Settings
@@ -42,6 +42,7 @@ class SideStatus:
     private_lists: dict[str, KeyStatus] = field(default_factory=dict)
     sets: dict[str, KeyStatus] = field(default_factory=dict)
     processes: list[Consumer] = field(default_factory=list)
+    ghosts: list[Ghost] = field(default_factory=list)
     notes: tuple[str, ...] = ()
     cluster: bool = False
     maxmemory_policy: str | None = None
@@ -83,6 +84,12 @@ def warnings(side: SideStatus) -> list[str]:
             " journals of cointoss migrate (a run in progress, or one that was killed):"
             " run cointoss migrate to finish moving them; they are on neither side's queues"
         )
+    found += [
+        f"{side.role} process {ghost.identity} is dead but its heartbeat has no expiry (last beat"
+        f" {_duration(ghost.last_beat_age_s)} ago, busy {ghost.busy}): not counted as live or"
+        f" busy; delete its hash and remove it from the processes set"
+        for ghost in side.ghosts
+    ]
     if not side.backlog.complete and not side.backlog.wrong_type and not side.error:
         found.append(f"{side.role}: the key scan was cut short; counts may be incomplete")
     return found
@@ -168,6 +175,7 @@ def _side(
         private_lists=view.private_lists,
         sets=view.sets,
         processes=view.processes,
+        ghosts=view.ghosts,
         notes=view.notes,
         cluster=cluster,
         maxmemory_policy=memory.get("maxmemory_policy"),
@@ -180,7 +188,10 @@ def _side_dict(side: SideStatus) -> dict[str, Any]:
         "queues": {name: asdict(s) for name, s in sorted(side.queues.items())},
         "private_lists": {name: asdict(s) for name, s in sorted(side.private_lists.items())},
         **{key: asdict(s) for key, s in side.sets.items()},
-        "processes": [asdict(p) for p in side.processes],
+        "processes": [
+            {"identity": p.identity, "busy": p.busy, "quiet": p.quiet} for p in side.processes
+        ],
+        "ghosts": [asdict(g) for g in side.ghosts],
         "live_processes": side.backlog.live_processes,
         "held": side.backlog.held,
         "unproven": side.backlog.unproven,

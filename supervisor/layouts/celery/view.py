@@ -11,7 +11,7 @@ from supervisor.layouts.celery.backlog import read_consumers, unacked_older_than
 if TYPE_CHECKING:
     import redis
 
-    from supervisor.layouts.celery import CeleryLayout
+    from supervisor.layouts.celery.layout import CeleryLayout
 
 
 def read_view(layout: CeleryLayout, client: redis.Redis, now: float) -> View:

@@ -129,11 +129,12 @@ return {members, packed}
 )
 
 # KEYS: destination, applied marker, queues set. ARGV: batch id, kind, items, queue key, now,
-# marker TTL, job prefix. Returns the count applied, 0 for a batch applied before.
+# marker TTL, states (plain units' only: unused), job prefix. Returns the count applied, 0 for
+# a batch applied before.
 apply_lua = """
 local dest, applied, queues = KEYS[1], KEYS[2], KEYS[3]
 local batch_id, kind, items, queue = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local now, ttl_s, job_prefix = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local now, ttl_s, job_prefix = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[8]
 
 local want = ({rq_list = 'list', rq_zset = 'zset'})[kind]
 if not want then return redis.error_reply('ERR unknown journal kind ' .. kind) end

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
-from supervisor.layouts.base import KeyStatus, View, age
+from supervisor.layouts.base import Ghost, KeyStatus, View, age
 from supervisor.layouts.sidekiq import keys as sk
 from supervisor.layouts.sidekiq.backlog import read_backlog, read_processes
+from supervisor.layouts.sidekiq.heartbeats import ghosts, read_heartbeats
+from supervisor.layouts.sidekiq.timestamps import job_stamp
 
 if TYPE_CHECKING:
     import redis
 
 
 def read_view(client: redis.Redis, prefix: str, now: float) -> View:
-    """Counts from `read_backlog`, plus ages and consumers for the table."""
-    backlog = read_backlog(client, prefix)
+    """Counts from `read_backlog`, plus ages, consumers and ghosts for the table."""
+    backlog = read_backlog(client, prefix, now)
     names = list(backlog.queues)
     pipe = client.pipeline(transaction=False)
     for name in names:
@@ -37,7 +38,11 @@ def read_view(client: redis.Redis, prefix: str, now: float) -> View:
         queues={n: s for n, s in lists.items() if not n.startswith(sk.PRIVATE_QUEUE_MARK)},
         private_lists={n: s for n, s in lists.items() if n.startswith(sk.PRIVATE_QUEUE_MARK)},
         sets=sets,
-        processes=read_processes(client, prefix),
+        processes=read_processes(client, prefix, now),
+        ghosts=[
+            Ghost(g.identity, g.busy, age(now, g.beat) or 0.0)
+            for g in ghosts(read_heartbeats(client, prefix), now)
+        ],
     )
 
 
@@ -51,12 +56,8 @@ def _set_status(key: str, size: int, reply: Any, now: float) -> KeyStatus:
 
 
 def _job_age(raw: Any, now: float, field: str = "enqueued_at") -> float | None:
-    """Age from the job JSON's float epoch seconds; a member that is not JSON has no age."""
+    """Age from the job's `field` (else `created_at`), read as Sidekiq 8 reads either form; a
+    member that is not JSON has no age."""
     if not isinstance(raw, bytes | str):
         return None
-    try:
-        job = json.loads(raw)
-        stamp = job.get(field) or job.get("created_at")
-        return age(now, float(stamp))
-    except (ValueError, TypeError, AttributeError):
-        return None
+    return age(now, job_stamp(raw, field, "created_at"))
