@@ -200,6 +200,32 @@ class TestMover:
         )
         assert new.llen("rq:queue:default") == 3
 
+    def test_failed_jobs_move_on_request_with_their_hashes_and_scores(
+        self, old_redis: RedisServer, new_redis: RedisServer
+    ) -> None:
+        """Jobs a real worker failed: reported (never blocking), moved only with --only failed."""
+        produce("produce_rq.py", old_redis.url, "broken", 0, 3)
+        old, new = old_redis.client(), new_redis.client()
+        burst = subprocess.run(
+            [str(queue_venv() / "rq"), "worker", "--burst", "--url", old_redis.url, "default"],
+            env=queue_env(),
+            capture_output=True,
+            timeout=120,
+        )
+        assert old.zcard("rq:failed:default") == 3, burst.stderr
+        assert RqLayout().read_backlog(old).provably_drained  # failed never blocks
+        want = old.zrange("rq:failed:default", 0, -1, withscores=True, score_cast_func=bytes)
+        hashes = {job_id: old.hgetall(b"rq:job:" + job_id) for job_id, _ in want}
+        assert run_cointoss(["migrate"], urls(old_redis, new_redis)).returncode == 0
+        assert old.zcard("rq:failed:default") == 3  # not by default
+        result = run_cointoss(["migrate", "--only", "failed", "--json"], urls(old_redis, new_redis))
+        assert json.loads(result.stdout)["moved"] == {"failed:default": 3}
+        assert (
+            new.zrange("rq:failed:default", 0, -1, withscores=True, score_cast_func=bytes) == want
+        )
+        assert {job_id: new.hgetall(b"rq:job:" + job_id) for job_id, _ in want} == hashes
+        assert all(new.pttl(b"rq:job:" + job_id) > 0 for job_id, _ in want)  # failure_ttl kept
+
     def test_in_flight_and_deferred_jobs_are_refused_with_a_reason(
         self, old_redis: RedisServer, new_redis: RedisServer
     ) -> None:

@@ -1,7 +1,7 @@
 """Enqueues ledger jobs with real RQ: `produce_rq.py URL KIND START COUNT [SECONDS]`.
 
 KIND: queued (enqueue; each run takes SECONDS), later (enqueue_in SECONDS), flaky (fails once,
-retried after 1 s).
+retried after 1 s), broken (always fails: its function does not exist).
 """
 
 from __future__ import annotations
@@ -22,7 +22,10 @@ if kind == "queued":
 elif kind == "later":
     for jid in jids:
         queue.enqueue_in(timedelta(seconds=seconds), rqjobs.record, jid)
-else:
+elif kind == "flaky":
     for jid in jids:
         queue.enqueue(rqjobs.flaky, jid, retry=Retry(max=1, interval=1))
+else:
+    for jid in jids:
+        queue.enqueue("rqjobs.missing", jid)
 print("\n".join(jids))
