@@ -164,6 +164,42 @@ class TestMover:
             term(worker)
         assert set(new.hgetall("ledger").values()) == {b"1"}
 
+    def test_unacked_past_the_visibility_timeout_moves_when_asked_once_its_owner_is_gone(
+        self, old_redis: RedisServer, new_redis: RedisServer
+    ) -> None:
+        """An OLD worker reserved a countdown task and was SIGKILLed: nothing on OLD will ever
+        restore it. `--only unacked` leaves it while it is younger than the visibility
+        timeout, then puts its exact message bytes back on NEW's queue, where it runs once."""
+        produce("produce_celery.py", old_redis.url, "later", 0, 1, 3)
+        old, new = old_redis.client(), new_redis.client()
+        worker = celery_worker(old_redis.url, "doomed")
+        try:
+            wait_for(lambda: old.hlen("unacked") == 1, what="the ETA task reserved")
+        finally:
+            worker.kill()
+            worker.wait()
+        ((_tag, raw),) = old.hgetall("unacked").items()
+        env = urls(old_redis, new_redis, MIGRATION_CELERY_VISIBILITY_TIMEOUT="600")
+        young = run_cointoss(["migrate", "--only", "unacked", "--json"], env)
+        assert json.loads(young.stdout)["total"] == 0
+        assert any(
+            line.startswith("unacked (1, 0 past") for line in json.loads(young.stdout)["refused"]
+        )
+        env["MIGRATION_CELERY_VISIBILITY_TIMEOUT"] = "0.5"
+        wait_for(lambda: old.zcount("unacked_index", "-inf", time.time() - 1) == 1, what="age")
+        moved = run_cointoss(["migrate", "--only", "unacked", "--json"], env)
+        assert json.loads(moved.stdout)["moved"] == {"unacked": 1}, moved.stderr
+        (message,) = new.lrange("celery", 0, -1)
+        assert message in raw and json.loads(message) == json.loads(raw)[0]
+        assert old.hlen("unacked") == 0 and old.zcard("unacked_index") == 0
+        assert CeleryLayout(acks_late=True).read_backlog(old).provably_drained
+        worker = celery_worker(new_redis.url, "rescuer")
+        try:
+            wait_for(lambda: new.hget("ledger", "clater-0") == b"1", what="the task run on NEW")
+        finally:
+            term(worker)
+        assert old.hget("ledger", "clater-0") is None
+
     def test_sigkilled_migrate_moves_every_message_exactly_once(
         self, old_redis: RedisServer, new_redis: RedisServer
     ) -> None:

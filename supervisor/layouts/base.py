@@ -14,7 +14,7 @@ what one item is (a member, a list element, an RQ id with its job hash) and how 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -199,7 +199,10 @@ class Source:
     queue: str = ""
     job_prefix: str = ""  # units whose items carry a job hash: its key prefix
     claim_keys: tuple[str, ...] = ()
-    claim_args: tuple[str | int, ...] = ()
+    claim_args: tuple[str | int | float, ...] = ()
+    # How many items a claim could take now, when that is not the key's length or its members
+    # up to the max score (Celery's unacked: only those past the visibility timeout).
+    count: Callable[[redis.Redis], int] | None = None
 
 
 class Layout(ABC):

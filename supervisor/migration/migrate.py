@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="KEYS",
         help="comma-separated; Sidekiq: schedule,retry,dead,queues (default schedule,retry);"
-        " RQ: scheduled,queues,failed (default scheduled); Celery: queues (the default);"
+        " RQ: scheduled,queues,failed (default scheduled); Celery: queues,unacked (default"
+        " queues);"
         " queue lists move only when asked, since workers on OLD may still drain them",
     )
     parser.add_argument(

@@ -73,7 +73,8 @@ def run_move(
 
     Args:
         only: names among the layout's `kinds` (Sidekiq: `schedule`, `retry`, `dead`, `queues`;
-            RQ: `scheduled`, `queues`, `failed`; Celery: `queues`); None means its defaults.
+            RQ: `scheduled`, `queues`, `failed`; Celery: `queues`, `unacked`); None means its
+            defaults.
         batch: members per claim (one Lua call); calls are also capped at 4 MiB.
         due_within_s: move only sorted-set members due within this many seconds.
         follow: keep moving until the keys stay empty and no job runs on OLD.
@@ -547,6 +548,8 @@ class Mover:
     def _pending(self, source: Source, due_within_s: float | None) -> int:
         """How many items of `source` a claim could take now (a dry run's figure)."""
         with self._side("OLD"):
+            if source.count is not None:
+                return source.count(self._old)
             if source.unit.scored:
                 return int(self._old.zcount(source.key, "-inf", self._max_score(due_within_s)))
             return int(self._old.llen(source.key))

@@ -7,7 +7,8 @@ never retirable (`Backlog.unproven`) unless MIGRATION_CELERY_ACKS_LATE says the 
 Celery keeps no worker registry: live consumers are the connections blocked in BRPOP.
 
 Moves while OLD's workers live: queue list elements, each a self-contained message (the plain
-list unit, the end BRPOP does not take, bytes verbatim). Never: `unacked` entries (a worker
-holds them; it returns them on a warm shutdown, and kombu restores the ones older than the
-visibility timeout itself), running tasks, results.
+list unit, the end BRPOP does not take, bytes verbatim). On request (`--only unacked`),
+`unacked` entries older than the visibility timeout, as kombu's own restore would (lua.py).
+Never: younger `unacked` entries (a worker holds them; it returns them on a warm shutdown),
+running tasks, results.
 """

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from supervisor.layouts import plain
 from supervisor.layouts.base import Backlog, Consumer, Layout, Source, View
 from supervisor.layouts.celery import keys as ck
+from supervisor.layouts.celery import lua
 from supervisor.layouts.celery.backlog import (
     queue_names,
     read_backlog,
@@ -24,10 +25,10 @@ class CeleryLayout(Layout):
 
     name = "celery"
     title = "Celery"
-    kinds = ("queues",)
-    default_kinds = frozenset({"queues"})
+    kinds = ("queues", ck.UNACKED)
+    default_kinds = frozenset({"queues"})  # unacked only when asked: see refusals
     auto_kinds = frozenset[str]()  # nothing waits for a time in Redis
-    units = (plain.LIST,)
+    units = (plain.LIST, lua.UNACKED)
 
     def __init__(
         self, prefix: str = "", *, visibility_timeout_s: float = 3600.0, acks_late: bool = False
@@ -43,8 +44,11 @@ class CeleryLayout(Layout):
         return read_consumers(client)
 
     def sources(self, client: redis.Redis, kinds: list[str]) -> list[Source]:
+        found = [self._unacked()] if ck.UNACKED in kinds else []
+        if "queues" not in kinds:
+            return found
         names, _complete = queue_names(client, self.prefix)
-        return [
+        return found + [
             Source(
                 self.prefix + ck.priority_list(name, step),
                 self.label(self.prefix + ck.priority_list(name, step)),
@@ -54,6 +58,18 @@ class CeleryLayout(Layout):
             for name in names
             for step in ck.PRIORITY_STEPS
         ]
+
+    def _unacked(self) -> Source:
+        """Entries past the visibility timeout: those kombu itself would restore."""
+        prefix, timeout = self.prefix, self.visibility_timeout_s
+        return Source(
+            prefix + ck.UNACKED,
+            ck.UNACKED,
+            lua.UNACKED,
+            claim_keys=(prefix + ck.UNACKED_INDEX,),
+            claim_args=(prefix, timeout, ck.SEP, ck.BINDING_PREFIX),
+            count=lambda client: unacked_older_than(client, prefix, timeout),
+        )
 
     def label(self, key: str) -> str:
         """`celery`, `celery (priority 9)`: the separator bytes stay out of reports."""
@@ -70,10 +86,11 @@ class CeleryLayout(Layout):
         if held:
             stale = unacked_older_than(client, self.prefix, self.visibility_timeout_s)
             lines.append(
-                f"{ck.UNACKED} ({held}, {stale} past the visibility timeout): reserved,"
-                " prefetched or ETA/retry messages held by OLD's workers; moving them would run"
-                " them twice. A warm shutdown (TERM) returns them to the queue and kombu"
-                " restores stale ones itself; then they move as queued messages"
+                f"{ck.UNACKED} ({held}, {stale} past the visibility timeout"
+                f" {self.visibility_timeout_s:g} s): reserved, prefetched or ETA/retry messages"
+                " held by OLD's workers; moving them would run them twice. A warm shutdown"
+                " (TERM) returns them to the queue; those past the timeout move with"
+                " --only unacked once OLD's workers are gone"
             )
         if not self.acks_late:
             lines.append(

@@ -41,8 +41,9 @@ def _notes(layout: CeleryLayout, client: redis.Redis, backlog: Backlog) -> list[
         stale = unacked_older_than(client, layout.prefix, layout.visibility_timeout_s)
         found.append(
             f"{unacked} unacked messages (reserved, prefetched or waiting for an ETA/retry) are"
-            f" held by workers here and never moved; {stale} are older than the visibility"
-            f" timeout ({layout.visibility_timeout_s:g} s) and kombu restores them to the queue"
+            f" held by workers here; {stale} are older than the visibility timeout"
+            f" ({layout.visibility_timeout_s:g} s): kombu restores those while a consumer runs"
+            " here, and with none left cointoss migrate --only unacked moves them"
         )
     results, _ = scan_keys(client, layout.prefix + ck.RESULT_PREFIX)
     if results:
