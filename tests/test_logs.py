@@ -6,13 +6,17 @@ import io
 import json
 import os
 import pty
+import re
+import shutil
 import subprocess
+import sys
 from datetime import datetime
 
 import pytest
 
 from supervisor.logs import configure, get_logger
-from tests.conftest import child_env, cointoss_argv
+from tests.conftest import REPO_ROOT, child_env, cointoss_argv
+from worker_app.logline import PIPE_BUF
 
 PASSWORD = "logs-Unique-Pw-8Kd"
 ENV = {
@@ -109,3 +113,61 @@ def test_format_on_a_pipe(fmt: str, is_json: bool) -> None:
     assert proc.stderr.startswith("{") is is_json
     assert "\x1b[" not in proc.stderr
     assert PASSWORD not in proc.stderr
+
+
+CUT = re.compile(r"\.\.\.\[cut (\d+) chars\]$")
+
+
+def test_a_long_value_is_cut_so_the_line_fits_one_atomic_pipe_write() -> None:
+    """An event longer than PIPE_BUF keeps its name and short fields; its long value is cut, marked."""
+    stream = io.BytesIO()
+    configure("json", stream)
+    get_logger().error("restart_failed", error="e" * 10_000, host="h:1")
+    line = stream.getvalue()
+    assert line.count(b"\n") == 1 and line.endswith(b"\n") and len(line) <= PIPE_BUF
+    event = json.loads(line)
+    assert (event["event"], event["host"], event["level"]) == ("restart_failed", "h:1", "error")
+    kept = CUT.split(event["error"])
+    assert set(kept[0]) == {"e"} and len(kept[0]) + int(kept[1]) == 10_000
+
+
+def test_escapes_and_many_fields_are_cut_too() -> None:
+    """Values that grow when JSON-escaped, or many medium ones, still end in one short line."""
+    stream = io.BytesIO()
+    configure("json", stream)
+    fields = {f"k{i}": "é\n" * 300 for i in range(20)}
+    get_logger().warning("old_unreachable", **fields)
+    line = stream.getvalue()
+    assert len(line) <= PIPE_BUF and json.loads(line)["event"] == "old_unreachable"
+
+
+def test_worker_app_writes_each_event_in_one_write_of_at_most_pipe_buf(tmp_path) -> None:
+    """worker_app's events: one write(2) per line (checked with strace when present), cut to fit."""
+    script = (
+        "from worker_app import logs\n"
+        "logs.configure('info')\n"
+        "log = logs.get_logger()\n"
+        "log.info('job_done', jid='a1')\n"
+        "log.warning('job_failed', error='x' * 9000)\n"
+    )
+    env = child_env({"PYTHONUNBUFFERED": "1"})
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, timeout=60, cwd=REPO_ROOT
+    )
+    first, second = proc.stderr.splitlines(keepends=True)
+    assert json.loads(first)["event"] == "job_done"
+    assert len(second) <= PIPE_BUF and CUT.search(json.loads(second)["error"])
+    strace = shutil.which("strace")
+    if strace is None:
+        return
+    trace = tmp_path / "trace"
+    subprocess.run(
+        [strace, "-qq", "-o", str(trace), "-e", "trace=write", sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        cwd=REPO_ROOT,
+        check=True,
+    )
+    writes = [line for line in trace.read_text().splitlines() if line.startswith("write(2,")]
+    assert len(writes) == 2  # before: four, each message and its newline apart

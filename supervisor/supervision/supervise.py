@@ -18,7 +18,7 @@ from enum import Enum
 from typing import Any
 
 from supervisor.errors import CoinTossError
-from supervisor.logs import get_logger
+from supervisor.logs import get_logger, output
 from supervisor.settings import Settings
 from supervisor.supervision import automigrate, signals, tree
 from supervisor.supervision.child import spawn
@@ -63,6 +63,10 @@ class Timer(Enum):
 # our children end without telling us (their own parent reaps them), so this is a poll; it runs
 # only while a life is ending, never while the worker simply runs.
 TREE_POLL_S = 0.1
+# A log pipe nobody reads: how often the loop retries the lines it holds back, and how long the
+# supervisor waits for them on its way out (a stop must still end within its timeout).
+OUTPUT_RETRY_S = 0.25
+OUTPUT_DRAIN_S = 1.0
 
 
 @dataclass
@@ -91,6 +95,7 @@ def run(command: list[str], settings: Settings) -> int:
     environ = launch_environ()
     path = resolve_command(command, environ)
     signal.pthread_sigmask(signal.SIG_BLOCK, signals.WAITED)
+    output().never_block()
     subreaper = become_subreaper()
     identity = current_identity(environ)
     log = get_logger()
@@ -106,7 +111,8 @@ def run(command: list[str], settings: Settings) -> int:
     )
     supervisor = Supervisor(command, path, settings, identity, log)
     code = supervisor.serve(decision)
-    log.info("supervisor_exit", exit_code=code)
+    log.info("supervisor_exit", exit_code=code, log_lines_dropped=output().dropped)
+    output().drain(OUTPUT_DRAIN_S)
     return code
 
 
@@ -154,14 +160,19 @@ class Supervisor:
             if info is not None:
                 self._on_signal(info.si_signo)
             self._run_due_timers()
+            if output().pending:
+                output().retry()
         self._stop_watching_old()
         return self.exit_code
 
     def _wait(self) -> Any:
         """Sleeps in the kernel until a waited signal arrives or the earliest timer is due."""
-        if not self.timers:
+        deadlines = [*self.timers.values()]
+        if output().pending:
+            deadlines.append(self.clock() + OUTPUT_RETRY_S)
+        if not deadlines:
             return signal.sigwaitinfo(signals.WAITED)
-        timeout = max(0.0, min(self.timers.values()) - self.clock())
+        timeout = max(0.0, min(deadlines) - self.clock())
         return signal.sigtimedwait(signals.WAITED, timeout)
 
     def _run_due_timers(self) -> None:

@@ -1,0 +1,124 @@
+"""The log stream the supervisor shares with its worker: every line whole, and a stalled stream
+never stalls the supervisor."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from tests.conftest import cointoss_argv
+from tests.supervise_support import recorded, recorder, starts, supervise_env, wait_until
+from tests.test_supervise_worker_app import enqueue
+
+JOBS = 20_000
+
+
+class PipeReader:
+    """Reads a process's stderr pipe as it comes, as a log driver does."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stderr is not None
+        self._pipe = process.stderr
+        self.chunks: list[bytes] = []
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while chunk := os.read(self._pipe.fileno(), 65536):
+            self.chunks.append(chunk)
+
+    def count(self, needle: bytes) -> int:
+        return sum(chunk.count(needle) for chunk in list(self.chunks))
+
+    def lines(self) -> list[bytes]:
+        self._thread.join(60)
+        return b"".join(self.chunks).splitlines()
+
+
+def one_object(line: bytes) -> bool:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(event, dict) and "event" in event
+
+
+def test_a_chatty_worker_and_the_supervisor_never_tear_a_line(new_redis):
+    """worker_app logs a line per job while the supervisor logs stats and forwarded signals into
+    the same pipe: over 20,000 lines, every one is exactly one JSON object."""
+    enqueue(new_redis.url, JOBS)
+    env = supervise_env(
+        {
+            "MIGRATION_NEW_REDIS_URL": new_redis.url,
+            "MIGRATION_STATS_INTERVAL": "0.02",
+            "WORKER_CONCURRENCY": "5",
+            "WORKER_POLL_INTERVAL": "0.5",
+            "PYTHONUNBUFFERED": "1",  # as in the image
+        }
+    )
+    process = subprocess.Popen(
+        cointoss_argv("supervise", "--", sys.executable, "-m", "worker_app"),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    reader = PipeReader(process)
+    try:
+        deadline = time.monotonic() + 300
+        while reader.count(b'"job_done"') < JOBS and time.monotonic() < deadline:
+            process.send_signal(signal.SIGWINCH)  # forwarded and logged: the supervisor talks too
+            time.sleep(0.001)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    lines = reader.lines()
+    torn = [line for line in lines if not one_object(line)]
+    print(f"{len(torn)} torn of {len(lines)} lines")
+    assert len(lines) >= JOBS and torn == []
+    events = [json.loads(line)["event"] for line in lines]
+    assert events.count("job_done") == JOBS
+    assert events.count("signal_forwarded") > 100 and events.count("worker_stats") > 10
+
+
+def test_a_stalled_log_pipe_does_not_stop_the_supervisor(tmp_path):
+    """stderr is a pipe nobody reads, already full: the worker still starts, signals are still
+    forwarded, and a stop still ends with the worker's code."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    try:
+        while True:
+            os.write(write_end, b"x" * 4096)
+    except BlockingIOError:
+        pass
+    os.set_blocking(write_end, True)
+    record, start_file = tmp_path / "signals", tmp_path / "starts"
+    env = supervise_env({"MIGRATION_STOP_TIMEOUT": "5"})
+    process = subprocess.Popen(
+        cointoss_argv(
+            "supervise", "--", *recorder(record, "--starts", str(start_file), "--exit-code", "3")
+        ),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=write_end,
+    )
+    os.close(write_end)
+    try:
+        wait_until(lambda: starts(start_file), what="the worker to start despite the full pipe")
+        process.send_signal(signal.SIGUSR1)
+        wait_until(lambda: recorded(record) == ["SIGUSR1"], what="USR1 forwarded")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 3
+        assert recorded(record) == ["SIGUSR1", "SIGTERM"]
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(read_end)
