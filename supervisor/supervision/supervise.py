@@ -277,6 +277,7 @@ class Supervisor:
             self._on_life_end(worker)
             return
         if worker.killed:
+            worker.leftovers = True
             tree.send(worker.pgid, left.adopted, signal.SIGKILL)
         elif not worker.leftovers:
             worker.leftovers = True
