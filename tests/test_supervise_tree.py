@@ -30,10 +30,15 @@ MODES = [
 ]
 
 
-def wrapper(tmp_path: Path, log: Path, *options: str) -> list[str]:
+# What README advises for a shell wrapper under MIGRATION_FORWARD_TO_GROUP: the shell survives
+# the signals meant for its worker (the worker gets them with their default dispositions back).
+TRAP = "trap : HUP USR1 USR2 TSTP TTIN TTOU WINCH\n"
+
+
+def wrapper(tmp_path: Path, log: Path, *options: str, trap: bool = False) -> list[str]:
     """`wrapper.sh`: a shell that runs the worker as its child (no `exec`), as many images do."""
     script = tmp_path / "wrapper.sh"
-    script.write_text(f'#!/bin/sh\n{sys.executable} {TREEWORKER} "$@"\n')
+    script.write_text(f'#!/bin/sh\n{TRAP if trap else ""}{sys.executable} {TREEWORKER} "$@"\n')
     script.chmod(0o755)
     return [str(script), str(log), *options]
 
@@ -108,6 +113,23 @@ def test_stop_reaches_the_worker_behind_a_shell_wrapper(supervised, tmp_path, pr
     names = event_names(sup)
     assert names.index("worker_tree_exited") < names.index("supervisor_exit")
     nothing_left(sup, [start["pid"]], prefix)
+
+
+@pytest.mark.parametrize("prefix", MODES)
+def test_forward_to_group_reaches_the_worker_behind_a_shell(supervised, tmp_path, prefix):
+    """MIGRATION_FORWARD_TO_GROUP: HUP and USR1 reach the worker behind the (trapping) shell,
+    which stays; without the option only the shell would hear them."""
+    log = tmp_path / "log"
+    env = supervise_env({"MIGRATION_FORWARD_TO_GROUP": "true"})
+    sup = supervised(wrapper(tmp_path, log, trap=True), env, prefix=prefix)
+    (start,) = wait_until(lambda: records(log, "worker", "start"), what="the worker")
+    for count, signum in enumerate((signal.SIGHUP, signal.SIGUSR1), start=1):
+        os.kill(supervisor_pid(sup, prefix), signum)
+        wait_until(lambda n=count: len(signals_of(log, start["pid"])) == n, what=signum.name)
+    assert signals_of(log, start["pid"]) == ["SIGHUP", "SIGUSR1"]
+    assert first_process(sup, prefix).is_running() and sup.events("worker_exited") == []
+    assert stop(sup, prefix) == 143
+    assert signals_of(log, start["pid"]) == ["SIGHUP", "SIGUSR1", "SIGTERM"]
 
 
 @pytest.mark.parametrize("prefix", MODES)
