@@ -64,7 +64,7 @@ class Timer(Enum):
 # only while a life is ending, never while the worker simply runs.
 TREE_POLL_S = 0.1
 # A log pipe nobody reads: how often the loop retries the lines it holds back, and how long the
-# supervisor waits for them on its way out (a stop must still end within its timeout).
+# supervisor waits for them on its way out at most (a stop still ends within its timeout).
 OUTPUT_RETRY_S = 0.25
 OUTPUT_DRAIN_S = 1.0
 
@@ -112,7 +112,7 @@ def run(command: list[str], settings: Settings) -> int:
     supervisor = Supervisor(command, path, settings, identity, log)
     code = supervisor.serve(decision)
     log.info("supervisor_exit", exit_code=code, log_lines_dropped=output().dropped)
-    output().drain(OUTPUT_DRAIN_S)
+    output().drain(supervisor.drain_budget())
     return code
 
 
@@ -150,6 +150,7 @@ class Supervisor:
         self.next_decision: Decision | None = None  # for RESTARTING; None means toss again
         self.last_exit_code = 0
         self.exit_code: int | None = None
+        self.stop_deadline: float | None = None  # when a requested stop must be over
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -199,6 +200,12 @@ class Supervisor:
     def _after(self, timer: Timer, seconds: float) -> None:
         self.timers[timer] = self.clock() + seconds
 
+    def drain_budget(self) -> float:
+        """How long the held-back log lines may delay the exit: never past a stop's deadline."""
+        if self.stop_deadline is None:
+            return OUTPUT_DRAIN_S
+        return min(OUTPUT_DRAIN_S, max(0.0, self.stop_deadline - self.clock()))
+
     # --- signals --------------------------------------------------------------------------
 
     def _on_signal(self, signum: int) -> None:
@@ -214,6 +221,8 @@ class Supervisor:
 
     def _request_stop(self, signum: int) -> None:
         """Forwarded already; now wait up to the stop timeout (or exit at once with no worker)."""
+        if self.stop_deadline is None:
+            self.stop_deadline = self.clock() + self.settings.stop_timeout
         if self.worker is None:
             self.exit_code = self.last_exit_code
             return
@@ -225,7 +234,7 @@ class Supervisor:
         self.phase = Phase.STOPPING
         for timer in (Timer.RESTART, Timer.DRAIN_CHECK, Timer.DRAIN_RESTART):
             self.timers.pop(timer, None)
-        self.timers.setdefault(Timer.KILL, self.clock() + self.settings.stop_timeout)
+        self.timers.setdefault(Timer.KILL, self.stop_deadline)
 
     def _send(self, signum: int) -> None:
         """To the first process, or to its whole group when asked to (MIGRATION_FORWARD_TO_GROUP)
