@@ -11,6 +11,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import psutil
+import pytest
+
 from tests.conftest import child_env, cointoss_argv
 
 SUPPORT = Path(__file__).resolve().parent
@@ -31,6 +34,38 @@ def supervise_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     }
     env.update(extra or {})
     return child_env(env)
+
+
+PID_NAMESPACE_COMMANDS = (
+    ["unshare", "--pid", "--fork", "--mount-proc"],  # as root
+    ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc"],  # unprivileged
+)
+
+
+def pid_namespace_prefix() -> list[str] | None:
+    """The first `unshare` form this machine allows, or None."""
+    for prefix in PID_NAMESPACE_COMMANDS:
+        try:
+            probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if probe.returncode == 0:
+            return prefix
+    return None
+
+
+PID1_PREFIX = pid_namespace_prefix() or []
+needs_pid_namespace = pytest.mark.skipif(
+    not PID1_PREFIX,
+    reason="this machine refuses `unshare --pid` (as root and via a user namespace)",
+)
+
+
+def host_pid_of_supervisor(unshare_pid: int) -> int:
+    """Under `unshare --fork` the supervisor is unshare's only child (PID 1 inside)."""
+    return wait_until(
+        lambda: [c.pid for c in psutil.Process(unshare_pid).children()], what="unshare's child"
+    )[0]
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = LIVENESS_S, what: str = "") -> Any:
