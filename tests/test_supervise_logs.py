@@ -10,10 +10,12 @@ import subprocess
 import sys
 import threading
 import time
+from typing import IO
 
 from tests.conftest import cointoss_argv
 from tests.supervise_support import recorded, recorder, starts, supervise_env, wait_until
 from tests.test_supervise_worker_app import enqueue
+from worker_app.logline import PIPE_BUF
 
 JOBS = 20_000
 
@@ -21,9 +23,9 @@ JOBS = 20_000
 class PipeReader:
     """Reads a process's stderr pipe as it comes, as a log driver does, counting jobs done."""
 
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
-        assert process.stderr is not None
-        self._pipe = process.stderr
+    def __init__(self, pipe: IO[bytes] | None) -> None:
+        assert pipe is not None
+        self._pipe = pipe
         self.chunks: list[bytes] = []
         self.jobs_done = 0
         self._thread = threading.Thread(target=self._read, daemon=True)
@@ -69,7 +71,7 @@ def test_a_chatty_worker_and_the_supervisor_never_tear_a_line(new_redis):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    reader = PipeReader(process)
+    reader = PipeReader(process.stderr)
     try:
         deadline = time.monotonic() + 300
         while reader.jobs_done < JOBS and time.monotonic() < deadline:
@@ -89,14 +91,18 @@ def test_a_chatty_worker_and_the_supervisor_never_tear_a_line(new_redis):
     assert events.count("signal_forwarded") > 100 and events.count("worker_stats") > 10
 
 
+FILLER = b"x" * (PIPE_BUF - 1) + b"\n"
+
+
 def test_a_stalled_log_pipe_does_not_stop_the_supervisor(tmp_path):
-    """stderr is a pipe nobody reads, already full: the worker still starts, signals are still
-    forwarded, and a stop still ends with the worker's code."""
+    """stderr is a pipe nobody reads, already full: the worker still starts and signals are still
+    forwarded. Once the pipe is read again the held-back lines follow, whole and in order, while
+    the supervisor runs; a stop ends with the worker's code, and no line was dropped."""
     read_end, write_end = os.pipe()
     os.set_blocking(write_end, False)
     try:
         while True:
-            os.write(write_end, b"x" * 4096)
+            os.write(write_end, FILLER)
     except BlockingIOError:
         pass
     os.set_blocking(write_end, True)
@@ -116,10 +122,21 @@ def test_a_stalled_log_pipe_does_not_stop_the_supervisor(tmp_path):
         wait_until(lambda: starts(start_file), what="the worker to start despite the full pipe")
         process.send_signal(signal.SIGUSR1)
         wait_until(lambda: recorded(record) == ["SIGUSR1"], what="USR1 forwarded")
+        reader = PipeReader(os.fdopen(read_end, "rb"))  # the log driver is back
+        wait_until(
+            lambda: b'"signal_forwarded"' in b"".join(reader.chunks),
+            what="the held-back lines, while the supervisor still runs",
+        )
+        assert process.poll() is None
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 3
         assert recorded(record) == ["SIGUSR1", "SIGTERM"]
     finally:
         if process.poll() is None:
             process.kill()
-        os.close(read_end)
+    lines = [line for line in reader.lines() if line != FILLER.strip()]
+    assert all(one_object(line) for line in lines)
+    events = [json.loads(line)["event"] for line in lines]
+    assert events[:3] == ["supervisor_started", "redis_selected", "worker_started"]
+    assert events[-1] == "supervisor_exit" and "signal_forwarded" in events
+    assert json.loads(lines[-1])["log_lines_dropped"] == 0
