@@ -7,7 +7,7 @@ import json
 import os
 import pty
 import re
-import shutil
+import socket
 import subprocess
 import sys
 from datetime import datetime
@@ -141,33 +141,63 @@ def test_escapes_and_many_fields_are_cut_too() -> None:
     assert len(line) <= PIPE_BUF and json.loads(line)["event"] == "old_unreachable"
 
 
-def test_worker_app_writes_each_event_in_one_write_of_at_most_pipe_buf(tmp_path) -> None:
-    """worker_app's events: one write(2) per line (checked with strace when present), cut to fit."""
-    script = (
-        "from worker_app import logs\n"
-        "logs.configure('info')\n"
-        "log = logs.get_logger()\n"
-        "log.info('job_done', jid='a1')\n"
-        "log.warning('job_failed', error='x' * 9000)\n"
-    )
-    env = child_env({"PYTHONUNBUFFERED": "1"})
-    proc = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, timeout=60, cwd=REPO_ROOT
-    )
-    first, second = proc.stderr.splitlines(keepends=True)
-    assert json.loads(first)["event"] == "job_done"
-    assert len(second) <= PIPE_BUF and CUT.search(json.loads(second)["error"])
-    strace = shutil.which("strace")
-    if strace is None:
-        return
-    trace = tmp_path / "trace"
-    subprocess.run(
-        [strace, "-qq", "-o", str(trace), "-e", "trace=write", sys.executable, "-c", script],
-        env=env,
-        capture_output=True,
-        timeout=60,
-        cwd=REPO_ROOT,
-        check=True,
-    )
-    writes = [line for line in trace.read_text().splitlines() if line.startswith("write(2,")]
-    assert len(writes) == 2  # before: four, each message and its newline apart
+def stderr_writes(argv: list[str], env: dict[str, str]) -> list[bytes]:
+    """Each write(2) a process makes on its stderr, one message each: a SOCK_SEQPACKET socket
+    keeps the boundaries that a pipe or a file would merge."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with ours:
+        proc = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=theirs.fileno(),
+        )
+        theirs.close()
+        writes = []
+        while message := ours.recv(1 << 20):
+            writes.append(message)
+        proc.wait(60)
+    return writes
+
+
+WORKER_APP_EVENTS = (
+    "from worker_app import logs\n"
+    "logs.configure('info')\n"
+    "log = logs.get_logger()\n"
+    "log.info('job_done', jid='a1')\n"
+    "log.warning('job_failed', error='x' * 9000)\n"
+)
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""], ids=["PYTHONUNBUFFERED=1", "buffered"])
+def test_worker_app_writes_each_event_in_one_write_of_at_most_pipe_buf(unbuffered: str) -> None:
+    """worker_app's events: one write per whole line (before: the newline apart), cut to fit."""
+    env = child_env({"PYTHONUNBUFFERED": unbuffered})
+    first, second = stderr_writes([sys.executable, "-c", WORKER_APP_EVENTS], env)
+    assert first.endswith(b"\n") and json.loads(first)["event"] == "job_done"
+    assert second.endswith(b"\n") and len(second) <= PIPE_BUF
+    assert CUT.search(json.loads(second)["error"])
+
+
+def test_cointoss_writes_each_event_in_one_write() -> None:
+    """`cointoss exec`'s events, one write per whole line, under PYTHONUNBUFFERED=1 as in the image."""
+    env = child_env({**ENV, "MIGRATION_LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1"})
+    writes = stderr_writes(cointoss_argv("exec", "--", "true"), env)
+    assert writes and all(w.endswith(b"\n") and w.count(b"\n") == 1 for w in writes)
+    assert json.loads(writes[0])["event"] == "redis_selected"
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "prefix"),
+    [
+        (cointoss_argv("exec", "--", "no-such-program-xyz"), ENV, b"cointoss: "),
+        ([sys.executable, "-m", "worker_app"], {"WORKER_CONCURRENCY": "0"}, b"worker_app: "),
+    ],
+    ids=["cointoss", "worker_app"],
+)
+def test_an_error_line_is_one_write(argv: list[str], env: dict[str, str], prefix: bytes) -> None:
+    """The one-line errors too leave in one write, newline included (print() writes it apart)."""
+    (line,) = stderr_writes(argv, child_env({**env, "PYTHONUNBUFFERED": "1"}))
+    assert line.startswith(prefix) and line.endswith(b"\n") and line.count(b"\n") == 1
