@@ -34,6 +34,7 @@ class WorkerSampler:
                 cpu = self._process.cpu_percent(None)
                 threads = self._process.num_threads()
             tree = self._supervisor.children(recursive=True)
+            adopted = [child for child in self._supervisor.children() if child.pid != self.pid]
         except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
             return None
         others = [process for process in tree if process.pid != self.pid]
@@ -43,18 +44,9 @@ class WorkerSampler:
             "cpu_percent": cpu,
             "threads": threads,
             "descendants": len(others),
-            "adopted": sum(1 for process in others if _parent(process) == self._supervisor.pid),
+            "adopted": len(adopted),
             "tree_rss_bytes": rss + _total_rss(others),
         }
-
-
-def _parent(process: Any) -> int | None:
-    import psutil
-
-    try:
-        return int(process.ppid())
-    except psutil.Error:
-        return None
 
 
 def _total_rss(processes: list[Any]) -> int:
