@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
@@ -51,6 +51,7 @@ DEBOOTSTRAP = ("--variant=minbase", "--include=python3,python3-venv,ca-certifica
 SUITE, MIRROR = "bookworm", "http://deb.debian.org/debian"
 # apt's downloads and package lists are no use in an image
 BASE_EXCLUDES = ("--exclude=./var/cache/apt/archives/*.deb", "--exclude=./var/lib/apt/lists/*")
+# podman's default limits exceed this machine's; these caps are plenty for a worker
 LIMITS = {"nofile": (resource.RLIMIT_NOFILE, 1024), "nproc": (resource.RLIMIT_NPROC, 1000)}
 STOP_S = 30  # podman stop -t: far above an idle worker's graceful stop
 WORKER_UID = 10001
@@ -73,7 +74,7 @@ def _podman(
     *args: str,
     env: Mapping[str, str] | None = None,
     timeout: float = 120,
-    stdin: Any = None,
+    stdin: IO[bytes] | None = None,
     merged: bool = False,
 ) -> str:
     """Runs podman and returns its stdout (with `merged`, stderr too, interleaved as written);
