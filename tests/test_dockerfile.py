@@ -1,7 +1,8 @@
 """The image: linted, built as promised, and its start command proven against real Redis servers.
 
-No Docker engine runs here, so the start command (ENTRYPOINT + CMD, read from the Dockerfile) is
-run as written against this checkout, which is what the image installs.
+Here the start command (ENTRYPOINT + CMD, read from the Dockerfile) is run as plain processes
+against this checkout, which is what the image installs; tests/test_container.py builds the image
+itself and runs it as real containers.
 """
 
 from __future__ import annotations
