@@ -70,7 +70,8 @@ def configure(fmt: LogFormat = "auto", stream: TextIO | None = None) -> None:
             redact_values,
             renderer,
         ],
-        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        # one write per line (print() makes two), so the worker's lines never land mid-line
+        logger_factory=structlog.WriteLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
 
