@@ -39,7 +39,7 @@ from worker_app import keys
 from worker_app.client import Client
 
 if TYPE_CHECKING:
-    from supervisor.embedded_redis import RedisServer
+    from supervisor.demo.embedded_redis import RedisServer
 
 # Building the base (about a minute) and the image fall to the first test of the session.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
