@@ -1,6 +1,6 @@
 """Structured events on stderr: JSON lines for machines, a console view for humans, never a secret.
 
-Each event leaves in one write of one whole line of at most PIPE_BUF bytes (`BytesLogger`, the
+Each event leaves in one write of one whole line of at most PIPE_BUF bytes (`WriteLogger`, the
 `JSONLine` renderer and `LineSink`), so the worker's lines on the same stream never tear ours.
 """
 
@@ -60,9 +60,9 @@ def _redact(value: Any) -> Any:
     return value
 
 
-def _console_line(_logger: WrappedLogger, _name: str, rendered: str) -> bytes:
-    """The console view in bytes for `BytesLogger`, cut like a JSON line (a terminal is shared too)."""
-    return cut(rendered, PIPE_BUF - 64).encode()  # 64: room for the cut's mark and the newline
+def _console_line(_logger: WrappedLogger, _name: str, rendered: str) -> str:
+    """The console view cut like a JSON line (a terminal is shared too)."""
+    return cut(rendered, PIPE_BUF - 64)  # 64: room for the cut's mark and the newline
 
 
 _sink: LineSink | None = None
@@ -86,7 +86,8 @@ def configure(fmt: LogFormat = "auto", stream: IO[Any] | None = None) -> None:
             redact_values,
             *renderers,
         ],
-        logger_factory=structlog.BytesLoggerFactory(file=_sink),
+        # one write per whole line (print() makes two), so the worker's lines never land mid-line
+        logger_factory=structlog.WriteLoggerFactory(file=_sink),
         cache_logger_on_first_use=False,
     )
 

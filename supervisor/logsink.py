@@ -1,7 +1,7 @@
 """Where cointoss's log lines go: one `write(2)` per line, and, for the supervisor, never a long wait.
 
-structlog's `BytesLogger` hands over each event as one bytes line; this file-like object passes it
-on in one system call, so that a line of at most PIPE_BUF bytes cannot be torn on a pipe shared
+structlog's `WriteLogger` hands over each event as one line, newline included; this file-like
+object passes it on in one system call, so that a line of at most PIPE_BUF bytes cannot be torn on a pipe shared
 with the worker.
 
 A log pipe that nobody reads (a stalled log driver) fills up, and a blocking write would then
@@ -29,7 +29,7 @@ PENDING_LIMIT_BYTES = 1024 * 1024
 
 
 class LineSink:
-    """A file-like target for `structlog.BytesLogger`: `write` gets one whole line at a time."""
+    """A file-like target for `structlog.WriteLogger`: `write` gets one whole line at a time."""
 
     def __init__(self, stream: IO[Any]) -> None:
         self._stream = stream
@@ -43,9 +43,10 @@ class LineSink:
         self._lock = threading.Lock()  # the auto-mover's thread logs too; the loop retries
         self.dropped = 0
 
-    def write(self, line: bytes) -> int:
+    def write(self, text: str) -> int:
+        line = text.encode()
         if self._fd is None:
-            self._stream.write(line if _is_binary(self._stream) else line.decode())
+            self._stream.write(line if _is_binary(self._stream) else text)
         elif self._nonblocking:
             with self._lock:
                 self._pending.append(line)
@@ -55,7 +56,7 @@ class LineSink:
         else:
             self._stream.flush()  # text someone printed on the same stream goes first
             _write_all(self._fd, line)
-        return len(line)
+        return len(text)
 
     def flush(self) -> None:
         """Each line is written at once; nothing is buffered here (pending lines wait for `retry`)."""

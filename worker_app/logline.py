@@ -2,10 +2,9 @@
 
 Under `cointoss supervise` the supervisor and its worker share one stderr, the container's log
 stream. POSIX makes a write of at most PIPE_BUF bytes to a pipe atomic: it never interleaves
-with another writer's. So each event is rendered to bytes (newline included by structlog's
-`BytesLogger`, which writes message and newline in one call) and kept within PIPE_BUF by cutting
-its longest values, each cut marked, rather than split over two writes that another process could
-slip between.
+with another writer's. So each event is rendered as one line (structlog's `WriteLogger` adds the
+newline and writes both in one call) and kept within PIPE_BUF by cutting its longest values,
+each cut marked, rather than split over two writes that another process could slip between.
 
 Dependency-free on purpose: `worker_app` and `supervisor` both render with it (`supervisor` may
 import `worker_app`, never the reverse).
@@ -41,28 +40,29 @@ def cut(text: str, budget: int) -> str:
 
 
 class JSONLine:
-    """A structlog renderer: the event as one JSON line in bytes, at most `limit` bytes long.
+    """A structlog renderer: the event as one JSON line of at most `limit` bytes (it is ASCII:
+    `json.dumps` escapes the rest), leaving room for the newline `WriteLogger` adds.
 
-    The limit leaves room for the newline `BytesLogger` adds. Only an oversized event pays for
-    fitting: the longest value is cut first (an error text, a traceback), then the next, and an
-    event that still does not fit keeps only its name, level and timestamp, with `cut: true`.
+    Only an oversized event pays for fitting: the longest value is cut first (an error text, a
+    traceback), then the next, and an event that still does not fit keeps only its name, level
+    and timestamp, with `cut: true`.
     """
 
     def __init__(self, limit: int = PIPE_BUF - 1) -> None:
         self.limit = limit
 
-    def __call__(self, _logger: Any, _name: str, event: MutableMapping[str, Any]) -> bytes:
-        line = _dumps(event).encode()
+    def __call__(self, _logger: Any, _name: str, event: MutableMapping[str, Any]) -> str:
+        line = _dumps(event)
         return line if len(line) <= self.limit else self._fit(dict(event), len(line))
 
-    def _fit(self, event: dict[str, Any], size: int) -> bytes:
+    def _fit(self, event: dict[str, Any], size: int) -> str:
         for _ in range(len(event)):
-            sizes = {key: len(_dumps(value).encode()) for key, value in event.items()}
+            sizes = {key: len(_dumps(value)) for key, value in event.items()}
             key = max(sizes, key=lambda k: sizes[k])
             value = event[key]
             text = value if isinstance(value, str) else _dumps(value)
             event[key] = cut(text, max(0, sizes[key] - (size - self.limit) - _ROOM_FOR_MARK))
-            line = _dumps(event).encode()
+            line = _dumps(event)
             if len(line) <= self.limit:
                 return line
             size = len(line)
@@ -71,4 +71,4 @@ class JSONLine:
             for key in ("event", "level", "timestamp")
             if key in event
         }
-        return _dumps({**kept, "cut": True}).encode()
+        return _dumps({**kept, "cut": True})

@@ -1,6 +1,6 @@
 """JSON log lines on stderr (structlog), one per event, cheap enough to write one per job.
 
-Each event leaves in one write of one whole line of at most PIPE_BUF bytes (`BytesLogger` and the
+Each event leaves in one write of one whole line of at most PIPE_BUF bytes (`WriteLogger` and the
 `JSONLine` renderer): under `cointoss supervise` the supervisor writes to the same stream, and a
 line split over two writes could be torn by its lines.
 """
@@ -37,7 +37,8 @@ def configure(level: str = "info") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.BytesLoggerFactory(file=sys.stderr.buffer),
+        # one write per whole line (print() makes two): a supervisor may share this stderr
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
 

@@ -449,7 +449,11 @@ class Supervisor:
         if not self._watches_old(self.worker.decision):
             self._after(Timer.DRAIN_CHECK, self.settings.drain_check_interval)
             return
-        self.confirmations = self.confirmations.observe(backlog.drained if backlog else None)
+        self.confirmations = self.confirmations.observe(
+            backlog.drained if backlog else None,
+            backlog.heartbeats if backlog else (),
+            self.clock(),
+        )
         self.log.info(
             "drain_check",
             drained=bool(backlog and backlog.drained),

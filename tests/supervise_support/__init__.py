@@ -68,14 +68,19 @@ def host_pid_of_supervisor(unshare_pid: int) -> int:
     )[0]
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = LIVENESS_S, what: str = "") -> Any:
-    """Polls until `predicate()` is truthy; fails the test with `what` after `timeout` seconds."""
+def wait_until(
+    predicate: Callable[[], Any], timeout: float = LIVENESS_S, what: str = "", every: float = 0.02
+) -> Any:
+    """Polls until `predicate()` is truthy; fails the test with `what` after `timeout` seconds.
+
+    `every` spaces out predicates that cost a process each (`podman logs`) on a shared machine.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.02)
+        time.sleep(every)
     raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
 
 
