@@ -100,13 +100,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except CoinTossError as exc:
-        print(f"cointoss: {redact_text(str(exc))}", file=sys.stderr)
+        _error_line(redact_text(str(exc)))
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the contract: never a traceback, never a secret
-        print(f"cointoss: internal error: {redact_text(repr(exc))}", file=sys.stderr)
+        _error_line(f"internal error: {redact_text(repr(exc))}")
         return EX_SOFTWARE
+
+
+def _error_line(text: str) -> None:
+    """One write, newline included (`print` writes them apart): under `supervise` the worker
+    shares stderr, and its lines must not land inside ours."""
+    sys.stderr.write(f"cointoss: {text}\n")
+    sys.stderr.flush()
 
 
 def _dispatch(args: list[str]) -> int:
