@@ -78,6 +78,8 @@ def warnings(side: SideStatus) -> list[str]:
         for key in side.backlog.wrong_type
     ]
     found += [f"{side.role}: {note}" for note in side.notes]
+    if side.role == "OLD" and side.backlog.drained and side.backlog.unproven:
+        found.append(f"OLD: queues are empty, but {side.backlog.unproven}")
     if side.backlog.moving_batches:
         found.append(
             f"{side.role} holds {side.backlog.moving} jobs in {side.backlog.moving_batches}"

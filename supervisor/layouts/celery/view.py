@@ -32,11 +32,9 @@ def read_view(layout: CeleryLayout, client: redis.Redis, now: float) -> View:
 
 
 def _notes(layout: CeleryLayout, client: redis.Redis, backlog: Backlog) -> list[str]:
-    """Celery's traps: unprovable runs, held messages, results and beat state per Redis."""
+    """Celery's traps: held messages, results and beat state per Redis."""
     found = []
     unacked = backlog.held[ck.UNACKED]
-    if backlog.unproven and backlog.drained:
-        found.append("queues and unacked are empty, but " + backlog.unproven)
     if unacked:
         stale = unacked_older_than(client, layout.prefix, layout.visibility_timeout_s)
         found.append(
@@ -56,5 +54,4 @@ def _notes(layout: CeleryLayout, client: redis.Redis, backlog: Backlog) -> list[
         found.append(
             "celery-redbeat schedules live here: beat state is per Redis, run beat on one side"
         )
-    found.append("Celery keeps no worker registry: live consumers are connections blocked in BRPOP")
     return found
