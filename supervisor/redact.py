@@ -7,10 +7,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
 
-# userinfo in any scheme://user:secret@host form, and password= in a query string. The secret
+# userinfo in any scheme://userinfo@host form, and password= in a query string. The userinfo
 # runs to the last '@' of the authority (as urllib reads it), so quotes, ':' and '@' in a raw
 # password are masked too; only whitespace, '/', '?' and '#' end an authority.
-_USERINFO = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/\s?#]*):[^/?#\s]*@")
+_USERINFO = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/?#\s]+)@")
 _QUERY_PASSWORD = re.compile(r"(?P<key>[?&;](?:password|pass|pwd)=)[^&#\s]*", re.I)
 _LEADING_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
 _URL_DROPPED_CHARS = frozenset("\t\r\n")  # urlsplit deletes these: multi-line text stays as is
@@ -20,7 +20,7 @@ def redact_text(text: str) -> str:
     """Masks every URL password found anywhere in `text` (log lines, error messages)."""
     if _LEADING_URL.match(text) and not _URL_DROPPED_CHARS.intersection(text):
         text = _mask_leading_url(text)
-    text = _USERINFO.sub(lambda m: f"{m.group('head')}{m.group('user')}:{MASK}@", text)
+    text = _USERINFO.sub(lambda m: f"{m.group('head')}{_masked(m.group('userinfo'))}@", text)
     return _QUERY_PASSWORD.sub(lambda m: f"{m.group('key')}{MASK}", text)
 
 
@@ -32,10 +32,16 @@ def _mask_leading_url(text: str) -> str:
     except ValueError:
         return text
     userinfo, at, hostinfo = parts.netloc.rpartition("@")
-    if not at or ":" not in userinfo:
+    if not at or not userinfo:
         return text
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{hostinfo}"))
+    return urlunsplit(parts._replace(netloc=f"{_masked(userinfo)}@{hostinfo}"))
+
+
+def _masked(userinfo: str) -> str:
+    """`user:***` for a `user:password` split; any other userinfo is masked whole: redis-py
+    reads `redis://word@host` as a username, but people write their password there."""
+    user, colon, _ = userinfo.partition(":")
+    return f"{user}:{MASK}" if colon else MASK
 
 
 def url_host(url: str) -> str:

@@ -220,6 +220,8 @@ def scenarios(redis_factory: type[RedisServer], tmp_path: Path) -> dict[str, dic
     wrong_new = new.url.replace(SECRET, WRONG)
     secret_file = tmp_path / "old-url"
     secret_file.write_text(old.url + "\n")
+    bare = redis_factory().start()  # no password: redis-py sends the colon-less userinfo as a user
+    bare_url = bare.url.replace("redis://", f"redis://{SECRET}@")
     return {
         "ok-checks-on": urls(new, old),
         "ok-weight-1": urls(new, old, MIGRATION_NEW_WEIGHT="1"),
@@ -236,6 +238,8 @@ def scenarios(redis_factory: type[RedisServer], tmp_path: Path) -> dict[str, dic
         "fail-bad-option": urls(f"{new.url}?socket_timeout=x", old),
         "fail-both-set": {**urls(new, old), "MIGRATION_OLD_REDIS_URL_FILE": str(secret_file)},
         "fail-bad-scheme": urls(new.url.replace("redis://", "http://"), old),
+        "ok-userinfo-without-colon": urls(bare_url, bare_url, MIGRATION_NEW_WEIGHT="1"),
+        "fail-userinfo-without-colon": urls(bare_url, bare_url),
     }
 
 
@@ -271,4 +275,5 @@ EXPECTED_FAILURE = {
     "fail-bad-option": 78,
     "fail-both-set": 78,
     "fail-bad-scheme": 78,
+    "fail-userinfo-without-colon": 69,  # redis-py's AUTH with that user and no password fails
 }

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from supervisor.redact import MASK, redact_text, url_host
+from worker_app.connection import redact as worker_redact
 
 # RFC 3986 lets a password hold unreserved and sub-delim characters, ':' and '%xx' escapes
 # unencoded; urllib (hence redis-py) also takes a raw '@' (the userinfo ends at the last '@').
@@ -30,7 +31,10 @@ MARKER = "Zq9"  # makes the secret unique in the text, so 'not in' is meaningful
         ("unix:///run/redis.sock?db=0&password=s3cret", "unix:///run/redis.sock?db=0&password=***"),
         ("redis://h:6379/0?Password=s3cret&x=1", "redis://h:6379/0?Password=***&x=1"),
         ("redis://h:6379/0", "redis://h:6379/0"),
-        ("redis://user@h:6379", "redis://user@h:6379"),
+        ("redis://user@h:6379", "redis://***@h:6379"),
+        ("redis://@h:6379", "redis://@h:6379"),
+        ("redis://a@b:pw@h:6379", "redis://a@b:***@h:6379"),
+        ("failed: redis://s3cret@h:6379/0 (timeout)", "failed: redis://***@h:6379/0 (timeout)"),
         (
             "Error connecting to redis://u:s3cret@h:1. refused.",
             "Error connecting to redis://u:***@h:1. refused.",
@@ -59,6 +63,25 @@ def test_raw_password_never_survives(user: str, secret: str, context: str, schem
     redacted = redact_text(context.format(url, url))
     assert password not in redacted
     assert f"{scheme}://{user}:{MASK}@" in redacted
+
+
+@given(
+    secret=st.text(alphabet=RAW_PASSWORD_CHARS.replace(":", ""), min_size=1, max_size=30),
+    context=st.sampled_from(["{}", "'{}'", "url={} next", "{}\n{}"]),
+    scheme=st.sampled_from(["redis", "rediss", "unix"]),
+)
+def test_userinfo_without_colon_never_survives(secret: str, context: str, scheme: str) -> None:
+    """`redis://word@host` is a username to redis-py but often a password to its writer: the
+    whole userinfo is masked."""
+    word = MARKER + secret
+    url = f"{scheme}://{word}@127.0.0.1:6379/0"
+    for redact in (
+        redact_text,
+        worker_redact,
+    ):  # worker_app keeps its own (it never imports supervisor)
+        redacted = redact(context.format(url, url))
+        assert word not in redacted
+        assert f"{scheme}://{MASK}@127.0.0.1:6379/0" in redacted
 
 
 @given(secret=st.text(min_size=1, max_size=30))

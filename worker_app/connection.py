@@ -9,7 +9,9 @@ import redis
 
 SOCKET_TIMEOUT_S = 10.0  # longer than any blocking command we send (2 s)
 CONNECT_TIMEOUT_S = 2.0
-_USERINFO = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/\s]*):[^@\s]*@")
+# the userinfo runs to the last '@' of the authority, as urllib (hence redis-py) reads it
+_USERINFO = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/?#\s]+)@")
+_QUERY_PASSWORD = re.compile(r"(?P<key>[?&;](?:password|pass|pwd)=)[^&#\s]*", re.I)
 
 
 def connect(url: str) -> redis.Redis:
@@ -35,5 +37,12 @@ def host_of(url: str) -> str:
 
 
 def redact(text: str) -> str:
-    """Masks a URL password that made its way into an error message."""
-    return _USERINFO.sub(lambda m: f"{m.group('head')}{m.group('user')}:***@", text)
+    """Masks a URL password that made its way into an error message: `user:***@`, or the whole
+    userinfo when it has no ':' (a password written where redis-py expects a username)."""
+    text = _USERINFO.sub(lambda m: f"{m.group('head')}{_masked(m.group('userinfo'))}@", text)
+    return _QUERY_PASSWORD.sub(lambda m: f"{m.group('key')}***", text)
+
+
+def _masked(userinfo: str) -> str:
+    user, colon, _ = userinfo.partition(":")
+    return f"{user}:***" if colon else "***"
