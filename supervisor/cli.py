@@ -15,9 +15,11 @@ from typing import Any, NoReturn
 
 from supervisor import __version__
 from supervisor.errors import CoinTossError, UsageError
+from supervisor.output import OutputError, guard_standard_streams
 from supervisor.redact import redact_text
 
 EX_SOFTWARE = 70
+EX_IOERR = 74
 
 
 @dataclass(frozen=True)
@@ -95,10 +97,24 @@ def _usage() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs one subcommand; every CoinTossError becomes one line on stderr and its exit code."""
+    """Runs one subcommand; every CoinTossError becomes one line on stderr and its exit code.
+
+    Run as the process's own command (`argv` None), the standard streams are guarded first: a
+    log line stderr cannot take is dropped, and stdout's first failed write ends the command
+    here, whichever command wrote it: quietly with 0 when the reader went away (`| head`), else
+    with one line and 74 (EX_IOERR)."""
+    if argv is None:
+        guard_standard_streams()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        return _dispatch(args)
+        code = _dispatch(args)
+        sys.stdout.flush()  # here, not at interpreter exit, where a failure cannot be reported
+        return code
+    except OutputError as exc:
+        if exc.broken_pipe:
+            return 0
+        _error_line(f"cannot write output ({exc})")
+        return EX_IOERR
     except CoinTossError as exc:
         _error_line(redact_text(str(exc)))
         return exc.exit_code
@@ -111,9 +127,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _error_line(text: str) -> None:
     """One write, newline included (`print` writes them apart): under `supervise` the worker
-    shares stderr, and its lines must not land inside ours."""
-    sys.stderr.write(f"cointoss: {text}\n")
-    sys.stderr.flush()
+    shares stderr, and its lines must not land inside ours. A stderr that cannot take it
+    changes nothing: the exit code still says what happened."""
+    try:
+        sys.stderr.write(f"cointoss: {text}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def _dispatch(args: list[str]) -> int:

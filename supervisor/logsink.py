@@ -44,6 +44,15 @@ class LineSink:
         self.dropped = 0
 
     def write(self, text: str) -> int:
+        """Never raises: a line stderr cannot take (closed, `/dev/full`) is dropped and counted,
+        since a log write must never stop a worker's start nor the supervisor's loop."""
+        try:
+            self._write(text)
+        except (OSError, ValueError):  # ValueError: a stream closed under us
+            self.dropped += 1
+        return len(text)
+
+    def _write(self, text: str) -> None:
         line = text.encode()
         if self._fd is None:
             self._stream.write(line if _is_binary(self._stream) else text)
@@ -56,7 +65,6 @@ class LineSink:
         else:
             self._stream.flush()  # text someone printed on the same stream goes first
             _write_all(self._fd, line)
-        return len(text)
 
     def flush(self) -> None:
         """Each line is written at once; nothing is buffered here (pending lines wait for `retry`)."""

@@ -201,3 +201,14 @@ def test_an_error_line_is_one_write(argv: list[str], env: dict[str, str], prefix
     """The one-line errors too leave in one write, newline included (print() writes it apart)."""
     (line,) = stderr_writes(argv, child_env({**env, "PYTHONUNBUFFERED": "1"}))
     assert line.startswith(prefix) and line.endswith(b"\n") and line.count(b"\n") == 1
+
+
+def test_a_line_the_stream_refuses_is_dropped_and_counted() -> None:
+    """A full disk under stderr costs the line, never the caller (a worker's start)."""
+    from supervisor.logsink import LineSink
+
+    with open("/dev/full", "w") as full:
+        sink = LineSink(full)
+        assert sink.write('{"event": "x"}\n') == 15
+        sink.write('{"event": "y"}\n')
+    assert sink.dropped == 2
