@@ -151,6 +151,12 @@ def _dispatch(args: list[str]) -> int:
         if rest and rest[0] in ("-h", "--help"):
             print(f"usage: cointoss {name} [--] COMMAND [ARGS...]\n\n{command.summary}")
             return 0
+        if rest and rest[0].startswith("-") and rest[0] != "--":
+            # never run an option mistyped for cointoss as the worker (`--bogus`: 127, or worse)
+            raise UsageError(
+                f"cointoss {name}: unknown option {rest[0]!r}; use cointoss {name} -- COMMAND"
+                " [ARGS...] (a command starting with '-' goes after '--')"
+            )
         worker_argv = rest[1:] if rest[:1] == ["--"] else rest
         if not worker_argv:
             raise UsageError(f"no command given: use cointoss {name} -- COMMAND [ARGS...]")

@@ -95,6 +95,33 @@ class TestExitCodes:
         assert result.stderr.strip()
         assert "Traceback" not in result.stderr
 
+    @pytest.mark.parametrize("command", ["exec", "supervise"])
+    @pytest.mark.parametrize(
+        "options", [["--bogus", "--"], ["-x"], ["--bogus=1", "--"], ["-"]], ids=str
+    )
+    def test_an_option_before_the_command_is_64_and_nothing_runs(
+        self,
+        old_redis: RedisServer,
+        new_redis: RedisServer,
+        tmp_path: Path,
+        command: str,
+        options: list[str],
+    ) -> None:
+        """`exec --bogus -- CMD` is a mistyped option, not a command named `--bogus`."""
+        marker = tmp_path / "ran"
+        args = [command, *options, "sh", "-c", f'touch "{marker}"']
+        result = run_cointoss(args, urls(new_redis, old_redis, MIGRATION_NEW_WEIGHT="1"))
+        assert result.returncode == 64
+        assert repr(options[0]) in one_error_line(result)
+        assert not marker.exists()
+
+    def test_a_command_starting_with_a_dash_goes_after_dashdash(
+        self, old_redis: RedisServer, new_redis: RedisServer
+    ) -> None:
+        """After `--` anything is the worker's: `-bogus` is looked up on PATH (127)."""
+        env = urls(new_redis, old_redis, MIGRATION_NEW_WEIGHT="1")
+        assert run_cointoss(["exec", "--", "-bogus"], env).returncode == 127
+
     def test_unreachable_new_exits_69(
         self, redis_factory: type[RedisServer], old_redis: RedisServer
     ) -> None:
