@@ -5,9 +5,12 @@ Built once by `cli.py` and passed down; no other module reads `MIGRATION_*` vari
 
 from __future__ import annotations
 
+import difflib
 import math
+import os
 import re
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from pydantic import ByteSize, Field, ValidationError, ValidationInfo, field_validator
@@ -27,6 +30,9 @@ from supervisor.redact import redact_text
 ENV_PREFIX = "MIGRATION_"
 URL_FIELDS = ("new_redis_url", "old_redis_url")
 FILE_SUFFIX = "_FILE"
+# written by cointoss into the worker's environment (the side it chose): not a setting, but a
+# name a worker's own environment legitimately carries when it starts cointoss again
+CHOICE_VARIABLE = f"{ENV_PREFIX}CHOICE"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _URL_SCHEMES = ("redis", "rediss", "unix")
 _SECRET_FILE_MAX_CHARS = 64 * 1024
@@ -51,7 +57,19 @@ def parse_weight(raw: object) -> float:
         value /= 100
     if not math.isfinite(value) or not 0 <= value <= 1:
         raise ValueError(f"{text!r} is out of range")
+    if value in (0, 1) and _exact(text, percent) != value:
+        # 1e-400 is not 0: 0 and 1 turn the coin off, so they must be written as such
+        raise ValueError(f"{text!r} is too close to {value:g} to be told apart from it")
     return value
+
+
+def _exact(text: str, percent: bool) -> Decimal:
+    """The weight as written, without float rounding (Decimal reads what float accepts)."""
+    try:
+        written = Decimal(text[:-1] if percent else text)
+    except InvalidOperation:
+        return Decimal("NaN")
+    return written / 100 if percent else written
 
 
 def check_redis_url(url: str) -> str:
@@ -247,8 +265,32 @@ def _describe(error: Mapping[str, Any]) -> str:
     return f"{variable}: {problem}; accepted: {accepted}"
 
 
+def known_variables() -> set[str]:
+    """Every `MIGRATION_*` name cointoss reads or writes; any other is a typo to report."""
+    names = {env_name(field) for field in Settings.model_fields}
+    return names | {env_name(field) + FILE_SUFFIX for field in URL_FIELDS} | {CHOICE_VARIABLE}
+
+
+def _check_names(environ: Mapping[str, str]) -> None:
+    """A misspelled setting would be ignored and its default used without a word: refuse it."""
+    known = known_variables()
+    unknown = sorted(
+        name.upper()
+        for name in environ
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known
+    )
+    if unknown:
+        name = unknown[0]
+        (closest,) = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0)
+        raise ConfigError(
+            f"{name}: is not a cointoss setting (closest: {closest}); accepted: the"
+            f" {ENV_PREFIX}* variables in README's Settings"
+        )
+
+
 def load_settings() -> Settings:
     """Reads and checks every setting from the environment, or raises ConfigError with one line."""
+    _check_names(os.environ)
     try:
         settings = Settings()  # type: ignore[call-arg]
     except ValidationError as exc:

@@ -122,6 +122,31 @@ class TestExitCodes:
         env = urls(new_redis, old_redis, MIGRATION_NEW_WEIGHT="1")
         assert run_cointoss(["exec", "--", "-bogus"], env).returncode == 127
 
+    @pytest.mark.parametrize(
+        ("variable", "value", "named"),
+        [
+            ("MIGRATION_BOGUS_SETTING", "1", "MIGRATION_BOGUS_SETTING"),
+            ("MIGRATION_WEIGHT", "1", "MIGRATION_WEIGHT"),
+            ("MIGRATION_NEW_WEIGHT", "1e-400", "MIGRATION_NEW_WEIGHT"),
+        ],
+    )
+    @pytest.mark.parametrize("command", ["toss", "exec"])
+    def test_a_misspelled_or_underflowing_setting_is_78(
+        self,
+        old_redis: RedisServer,
+        new_redis: RedisServer,
+        command: str,
+        variable: str,
+        value: str,
+        named: str,
+    ) -> None:
+        """Never a silent default: the start stops with one line naming the variable."""
+        args = [command] + (["--", "true"] if command == "exec" else [])
+        result = run_cointoss(args, urls(new_redis, old_redis, **{variable: value}))
+        assert result.returncode == 78
+        assert one_error_line(result).startswith(f"cointoss: {named}: ")
+        assert result.stdout == ""
+
     def test_unreachable_new_exits_69(
         self, redis_factory: type[RedisServer], old_redis: RedisServer
     ) -> None:

@@ -18,7 +18,7 @@ from botocore.validate import ParamValidator
 from hypothesis import given
 from hypothesis import strategies as st
 
-from supervisor.settings import FILE_SUFFIX, URL_FIELDS, Settings, env_name, parse_weight
+from supervisor.settings import URL_FIELDS, Settings, env_name, known_variables, parse_weight
 from tests.tooling import (
     CLOUDFORMATION,
     DOCKERFILE,
@@ -84,16 +84,9 @@ def awslogs_problems(task: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def known_migration_names() -> set[str]:
-    names = {env_name(field) for field in Settings.model_fields}
-    return names | {env_name(field) + FILE_SUFFIX for field in URL_FIELDS}
-
-
 def unknown_migration_names(texts: Iterable[str]) -> set[str]:
     """MIGRATION_* names that no setting reads: a typo would silently fall back to a default."""
-    return {
-        name for text in texts for name in MIGRATION_NAME.findall(text)
-    } - known_migration_names()
+    return {name for text in texts for name in MIGRATION_NAME.findall(text)} - known_variables()
 
 
 def entrypoint_problems(container: Mapping[str, Any]) -> list[str]:

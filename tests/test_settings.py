@@ -7,6 +7,7 @@ import io
 import json
 import os
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import quote
 
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from supervisor.cli import main
 from supervisor.errors import ConfigError
-from supervisor.settings import load_settings
+from supervisor.settings import load_settings, parse_weight
 
 NEW = "redis://127.0.0.1:6390/0"
 OLD = "redis://127.0.0.1:6391/0"
@@ -84,6 +85,57 @@ def test_defaults_match_design() -> None:
 def test_weight_accepts_numbers_and_percentages(raw: str, weight: float) -> None:
     """A weight is a number in [0, 1] or a percentage."""
     assert load({**BASE, "MIGRATION_NEW_WEIGHT": raw}).new_weight == pytest.approx(weight)
+
+
+@pytest.mark.parametrize(
+    "raw", ["1e-400", "0.99999999999999999999", "1e-400%", "99.999999999999999999%", "-1e-400"]
+)
+def test_a_weight_that_rounds_to_0_or_1_is_78(raw: str) -> None:
+    """0 and 1 turn the coin off; 1e-400 is neither, so it must not silently become 0."""
+    message = config_error({**BASE, "MIGRATION_NEW_WEIGHT": raw})
+    assert message.startswith(f"MIGRATION_NEW_WEIGHT: {raw!r} is too close to ")
+
+
+@given(written=st.decimals(min_value=0, max_value=1, allow_nan=False, places=None))
+def test_a_weight_is_0_or_1_only_when_written_so(written: Decimal) -> None:
+    """Any weight in [0, 1], written however: accepted as exactly 0 or 1 only if it is."""
+    text = str(written)
+    try:
+        weight = parse_weight(text)
+    except ValueError as exc:
+        assert "too close" in str(exc)
+        assert 0 < written < 1
+    else:
+        assert (weight == 0) == (written == 0)
+        assert (weight == 1) == (written == 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "closest"),
+    [
+        ("MIGRATION_WEIGHT", "MIGRATION_NEW_WEIGHT"),
+        ("MIGRATION_BOGUS_SETTING", None),
+        ("MIGRATION_NEW_WIEGHT", "MIGRATION_NEW_WEIGHT"),
+        ("MIGRATION_OLD_REDIS_URL_FIEL", "MIGRATION_OLD_REDIS_URL_FILE"),
+        ("migration_strategie", "MIGRATION_STRATEGY"),
+    ],
+)
+def test_an_unknown_migration_variable_is_78_naming_the_closest(
+    name: str, closest: str | None
+) -> None:
+    """A misspelled setting would be ignored for its default: one line naming it instead."""
+    message = config_error({**BASE, name: "1"})
+    assert message.startswith(f"{name.upper()}: is not a cointoss setting (closest: MIGRATION_")
+    assert closest is None or f"(closest: {closest})" in message
+    assert "\n" not in message
+
+
+def test_names_cointoss_itself_writes_or_reads_are_not_unknown(tmp_path: Path) -> None:
+    """MIGRATION_CHOICE (set in the worker's environment) and the _FILE twins are accepted."""
+    url_file = tmp_path / "old-url"
+    url_file.write_text(OLD)
+    env = {"MIGRATION_NEW_REDIS_URL": NEW, "MIGRATION_OLD_REDIS_URL_FILE": str(url_file)}
+    assert load({**env, "MIGRATION_CHOICE": "old"}).old_redis_url == OLD
 
 
 def test_old_url_is_optional_only_at_weight_one() -> None:

@@ -10,10 +10,9 @@ import shutil
 from collections.abc import Mapping, Sequence
 
 from supervisor.errors import CommandNotExecutableError, CommandNotFoundError, UsageError
-from supervisor.settings import FILE_SUFFIX, URL_FIELDS, Settings, env_name
+from supervisor.settings import CHOICE_VARIABLE, FILE_SUFFIX, URL_FIELDS, Settings, env_name
 from supervisor.toss.decide import Decision
 
-CHOICE_VARIABLE = "MIGRATION_CHOICE"
 _PYTHON_IGNORED_SIGNALS = ("SIGPIPE", "SIGXFSZ")
 
 
