@@ -138,7 +138,39 @@ class TestDrainAndStatus:
         finally:
             term(worker)
         _code, doc = status(old_redis, new_redis)
-        assert any("keep CELERY_RESULT_BACKEND on NEW" in w for w in doc["warnings"])
+        assert any(
+            w.startswith("OLD: ") and "keep CELERY_RESULT_BACKEND on NEW" in w
+            for w in doc["warnings"]
+        )
+
+    def test_the_recipe_results_on_new_is_not_warned_about(
+        self, old_redis: RedisServer, new_redis: RedisServer
+    ) -> None:
+        """README's recipe (broker tossed, result backend on NEW) leaves results on NEW: fine."""
+        produce("produce_celery.py", old_redis.url, "queued", 0, 2)
+        new = new_redis.client()
+        worker = celery_worker(old_redis.url, "recipe", CELERY_RESULT_BACKEND=new_redis.url)
+        try:
+            wait_for(lambda: old_redis.client().hlen("ledger") == 2, what="two tasks run")
+            wait_for(lambda: list(new.scan_iter(match="celery-task-meta-*")), what="results")
+        finally:
+            term(worker)
+        _code, doc = status(old_redis, new_redis, MIGRATION_CELERY_ACKS_LATE="true")
+        assert doc["warnings"] == []
+
+    def test_beat_and_prefetched_messages_on_new_are_not_warned_about(
+        self, old_redis: RedisServer, new_redis: RedisServer
+    ) -> None:
+        """redbeat state and `unacked` are traps on OLD only: on NEW they are the recipe at work."""
+        for server in (new_redis, old_redis):
+            client = server.client()
+            client.set("redbeat::schedule", "x")
+            client.hset("unacked", "tag-1", "[]")
+            client.zadd("unacked_index", {"tag-1": time.time()})
+            _code, doc = status(old_redis, new_redis, MIGRATION_CELERY_ACKS_LATE="true")
+            if server is new_redis:
+                assert doc["warnings"] == []
+        assert [w[:4] for w in doc["warnings"]] == ["OLD:", "OLD:"]
 
 
 class TestMover:

@@ -126,6 +126,25 @@ class TestStatus:
         table = run_cointoss(["status"], urls(old_redis, new_redis)).stdout
         assert "scheduled:default" in table and "queue:default" in table
 
+    def test_cron_and_a_scheduler_on_new_are_the_recipe_not_a_warning(
+        self, old_redis: RedisServer, new_redis: RedisServer
+    ) -> None:
+        """Cron and a scheduler holding its lock are warned about on OLD only: on NEW they
+        are where the recipe puts them."""
+        produce("produce_rq.py", new_redis.url, "later", 0, 2, "600")
+        keys = RqLayout().keys
+        new = new_redis.client()
+        new.sadd(keys.cron_schedulers, "cron-1")
+        new.set(keys.scheduler_lock("default"), "a-live-scheduler", ex=60)
+        doc = json.loads(run_cointoss(["status", "--json"], urls(old_redis, new_redis)).stdout)
+        assert doc["warnings"] == []
+        produce("produce_rq.py", old_redis.url, "later", 0, 2, "600")
+        old = old_redis.client()
+        old.sadd(keys.cron_schedulers, "cron-1")
+        old.set(keys.scheduler_lock("default"), "a-live-scheduler", ex=60)
+        doc = json.loads(run_cointoss(["status", "--json"], urls(old_redis, new_redis)).stdout)
+        assert [w.split(" ", 2)[:2] for w in doc["warnings"]] == [["OLD:", "2"], ["OLD:", "RQ"]]
+
 
 class TestMover:
     def test_queued_and_scheduled_jobs_move_with_their_hashes_bytes_scores_and_order(

@@ -157,6 +157,19 @@ class Ghost:
 
 
 @dataclass(frozen=True)
+class Note:
+    """A queue system's trap, on the sides where finding it means something is wrong: what is
+    recommended on NEW (results, beat, cron there) must not be warned about."""
+
+    text: str
+    on: frozenset[str] = frozenset({"OLD", "NEW"})
+
+    @classmethod
+    def on_old(cls, text: str) -> Note:
+        return cls(text, frozenset({"OLD"}))
+
+
+@dataclass(frozen=True)
 class View:
     """What `cointoss status` shows about one side, besides the server's own facts."""
 
@@ -166,7 +179,7 @@ class View:
     sets: dict[str, KeyStatus] = field(default_factory=dict)  # waiting, held and terminal keys
     processes: list[Consumer] = field(default_factory=list)
     ghosts: list[Ghost] = field(default_factory=list)
-    notes: tuple[str, ...] = ()  # layout-specific warnings (traps the reference lists)
+    notes: tuple[Note, ...] = ()  # layout-specific warnings (traps the reference lists)
 
 
 @dataclass(frozen=True)

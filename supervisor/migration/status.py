@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from supervisor.connections import redis_errors
 from supervisor.layouts import get_layout
-from supervisor.layouts.base import Backlog, Consumer, Ghost, KeyStatus, Layout, View
+from supervisor.layouts.base import Backlog, Consumer, Ghost, KeyStatus, Layout, Note, View
 from supervisor.migration.mover import connect, failure, require_old_url
 from supervisor.redact import redact_text, url_host
 from supervisor.settings import Settings
@@ -43,7 +43,7 @@ class SideStatus:
     sets: dict[str, KeyStatus] = field(default_factory=dict)
     processes: list[Consumer] = field(default_factory=list)
     ghosts: list[Ghost] = field(default_factory=list)
-    notes: tuple[str, ...] = ()
+    notes: tuple[Note, ...] = ()
     cluster: bool = False
     maxmemory_policy: str | None = None
     error: str | None = None  # why the keys could not be read (cluster mode, ACL), if so
@@ -77,7 +77,7 @@ def warnings(side: SideStatus) -> list[str]:
         f"{side.role} key {key!r} holds another type than {side.system}'s: fix or delete it"
         for key in side.backlog.wrong_type
     ]
-    found += [f"{side.role}: {note}" for note in side.notes]
+    found += [f"{side.role}: {note.text}" for note in side.notes if side.role in note.on]
     if side.role == "OLD" and side.backlog.drained and side.backlog.unproven:
         found.append(f"OLD: queues are empty, but {side.backlog.unproven}")
     if side.backlog.moving_batches:

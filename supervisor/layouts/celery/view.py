@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from supervisor.layouts.base import Backlog, KeyStatus, View, age, scan_keys
+from supervisor.layouts.base import Backlog, KeyStatus, Note, View, age, scan_keys
 from supervisor.layouts.celery import keys as ck
 from supervisor.layouts.celery.backlog import read_consumers, unacked_older_than
 
@@ -31,27 +31,35 @@ def read_view(layout: CeleryLayout, client: redis.Redis, now: float) -> View:
     )
 
 
-def _notes(layout: CeleryLayout, client: redis.Redis, backlog: Backlog) -> list[str]:
-    """Celery's traps: held messages, results and beat state per Redis."""
+def _notes(layout: CeleryLayout, client: redis.Redis, backlog: Backlog) -> list[Note]:
+    """Celery's traps on OLD: held messages, results and beat state. On NEW the same keys are
+    the recipe at work (results and beat belong there, its workers hold their prefetch)."""
     found = []
     unacked = backlog.held[ck.UNACKED]
     if unacked:
         stale = unacked_older_than(client, layout.prefix, layout.visibility_timeout_s)
         found.append(
-            f"{unacked} unacked messages (reserved, prefetched or waiting for an ETA/retry) are"
-            f" held by workers here; {stale} are older than the visibility timeout"
-            f" ({layout.visibility_timeout_s:g} s): kombu restores those while a consumer runs"
-            " here, and with none left cointoss migrate --only unacked moves them"
+            Note.on_old(
+                f"{unacked} unacked messages (reserved, prefetched or waiting for an ETA/retry) are"
+                f" held by workers here; {stale} are older than the visibility timeout"
+                f" ({layout.visibility_timeout_s:g} s): kombu restores those while a consumer runs"
+                " here, and with none left cointoss migrate --only unacked moves them"
+            )
         )
     results, _ = scan_keys(client, layout.prefix + ck.RESULT_PREFIX)
     if results:
         found.append(
-            f"{len(results)} Celery results (celery-task-meta-*) live here: if the result"
-            " backend is tossed with the broker, callers on the other side never see them;"
-            " keep CELERY_RESULT_BACKEND on NEW and toss only the broker URL"
+            Note.on_old(
+                f"{len(results)} Celery results (celery-task-meta-*) live here: the result"
+                " backend is on OLD (or tossed with the broker), so callers on NEW never see them;"
+                " keep CELERY_RESULT_BACKEND on NEW and toss only the broker URL"
+            )
         )
     if scan_keys(client, layout.prefix + ck.REDBEAT_PREFIX)[0]:
         found.append(
-            "celery-redbeat schedules live here: beat state is per Redis, run beat on one side"
+            Note.on_old(
+                "celery-redbeat schedules live here: beat state is per Redis, so beat produces"
+                " on OLD; run beat on NEW only"
+            )
         )
     return found

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from supervisor.layouts.base import KeyStatus, View, age, text
+from supervisor.layouts.base import KeyStatus, Note, View, age, text
 from supervisor.layouts.rq import keys as rk
 from supervisor.layouts.rq.backlog import queue_names, read_backlog, read_workers, redis_now
 
@@ -53,27 +53,34 @@ def read_view(client: redis.Redis, keys: rk.RqKeys, now: float) -> View:
 
 def _notes(
     client: redis.Redis, keys: rk.RqKeys, waiting: dict[str, int], locks: dict[str, Any]
-) -> list[str]:
-    """RQ's traps: scheduled jobs nobody promotes, cron state, abandoned in-flight jobs."""
+) -> list[Note]:
+    """RQ's traps: scheduled jobs nobody promotes (anywhere), a scheduler that limits what
+    migrate takes and cron state (on OLD: on NEW they are the recipe), abandoned jobs (anywhere)."""
     found = []
     for name, holder in locks.items():
         size = waiting.get(f"{rk.SCHEDULED}:{name}", 0)
         if size and holder not in (None, rk.MOVER_LOCK_TOKEN.encode()):
             found.append(
-                f"{size} scheduled jobs in {rk.SCHEDULED}:{name} are held by the RQ scheduler"
-                f" that owns {keys.scheduler_lock(name)} ({text(holder)}): cointoss migrate moves"
-                f" only those due more than {rk.SCHEDULER_MARGIN_S} s later"
+                Note.on_old(
+                    f"{size} scheduled jobs in {rk.SCHEDULED}:{name} are held by the RQ scheduler"
+                    f" that owns {keys.scheduler_lock(name)} ({text(holder)}): cointoss migrate moves"
+                    f" only those due more than {rk.SCHEDULER_MARGIN_S} s later"
+                )
             )
         if size and holder is None:
             found.append(
-                f"{size} scheduled jobs in {rk.SCHEDULED}:{name} but no RQ scheduler holds"
-                f" {keys.scheduler_lock(name)}: nothing here enqueues them until a worker runs"
-                " with --with-scheduler (on OLD: cointoss migrate moves them)"
+                Note(
+                    f"{size} scheduled jobs in {rk.SCHEDULED}:{name} but no RQ scheduler holds"
+                    f" {keys.scheduler_lock(name)}: nothing here enqueues them until a worker runs"
+                    " with --with-scheduler (on OLD: cointoss migrate moves them)"
+                )
             )
     if client.exists(keys.cron_schedulers):
         found.append(
-            "RQ cron schedulers are registered here: cron state is per Redis, so run cron on"
-            " one side only or its jobs run on both"
+            Note.on_old(
+                "RQ cron schedulers are registered here: cron state is per Redis, so cron"
+                " produces on OLD (and on NEW too if it runs there); run cron on NEW only"
+            )
         )
     now = redis_now(client)
     pipe = client.pipeline(transaction=False)
@@ -82,8 +89,10 @@ def _notes(
     abandoned = sum(int(n) for n in pipe.execute())
     if abandoned:
         found.append(
-            f"{abandoned} abandoned jobs in wip (their worker died): RQ's maintenance retries"
-            " or fails them on this Redis"
+            Note(
+                f"{abandoned} abandoned jobs in wip (their worker died): RQ's maintenance retries"
+                " or fails them on this Redis"
+            )
         )
     return found
 
