@@ -108,21 +108,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         code = _dispatch(args)
-        sys.stdout.flush()  # here, not at interpreter exit, where a failure cannot be reported
-        return code
     except OutputError as exc:
-        if exc.broken_pipe:
-            return 0
-        _error_line(f"cannot write output ({exc})")
-        return EX_IOERR
+        code = _output_failed(exc)
     except CoinTossError as exc:
         _error_line(redact_text(str(exc)))
-        return exc.exit_code
+        code = exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        code = 130
     except Exception as exc:  # the contract: never a traceback, never a secret
         _error_line(f"internal error: {redact_text(repr(exc))}")
-        return EX_SOFTWARE
+        code = EX_SOFTWARE
+    try:  # here, not at interpreter exit, where a failure could not be reported
+        sys.stdout.flush()
+    except OutputError as exc:
+        return code or _output_failed(exc)  # a failure already reported keeps its code
+    return code
+
+
+def _output_failed(exc: OutputError) -> int:
+    if exc.broken_pipe:
+        return 0
+    _error_line(f"cannot write output ({exc})")
+    return EX_IOERR
 
 
 def _error_line(text: str) -> None:
