@@ -18,6 +18,7 @@ from supervisor.errors import CoinTossError, UsageError
 from supervisor.redact import redact_text
 
 EX_SOFTWARE = 70
+MAX_INTERNAL = 300  # characters of an unexpected error's text
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # the contract: never a traceback, never a secret
-        print(f"cointoss: internal error: {redact_text(repr(exc))}", file=sys.stderr)
+    except Exception as exc:  # the contract: never a traceback, never a secret, no job data
+        print(f"cointoss: internal error: {_internal(exc)}", file=sys.stderr)
         return EX_SOFTWARE
+
+
+def _internal(exc: Exception) -> str:
+    """A redis-py error's text may echo a command's arguments (job payloads): only its code."""
+    if type(exc).__module__.startswith("redis"):
+        from supervisor.servers.refusals import diagnose
+
+        return f"{type(exc).__name__} ({diagnose(exc).describe()})"
+    return redact_text(repr(exc))[:MAX_INTERNAL]
 
 
 def _dispatch(args: list[str]) -> int:

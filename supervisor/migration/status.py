@@ -7,7 +7,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from supervisor import constants as k
@@ -15,7 +15,11 @@ from supervisor.connections import redis_errors
 from supervisor.layouts.sidekiq.backlog import Backlog, ProcessInfo, read_backlog, read_processes
 from supervisor.migration.mover import connect, failure, require_old_url
 from supervisor.redact import redact_text, url_host
-from supervisor.settings import Settings
+from supervisor.servers.facts import ServerFacts, read_facts
+from supervisor.servers.refusals import diagnose, is_refusal, read_only_error
+from supervisor.servers.report import server_warnings
+from supervisor.servers.sidekiq_needs import sidekiq_majors
+from supervisor.settings import Settings, env_name
 
 if TYPE_CHECKING:
     import redis
@@ -52,7 +56,9 @@ class SideStatus:
     processes: list[ProcessInfo] = field(default_factory=list)
     cluster: bool = False
     maxmemory_policy: str | None = None
-    error: str | None = None  # why the keys could not be read (cluster mode, ACL), if so
+    error: str | None = None  # why the keys could not be read (cluster mode), if so
+    facts: ServerFacts = field(default_factory=ServerFacts)
+    sidekiq: set[int] = field(default_factory=set)  # Sidekiq majors its heartbeats carry
 
 
 def verdict(old: Backlog) -> str:
@@ -121,12 +127,16 @@ def look(sides: list[Side], prefix: str, now: float | None = None) -> dict[str, 
     """One look at both sides, as the JSON document `--json` prints."""
     now = time.time() if now is None else now
     old, new = (read_side(role, url, client, prefix, now) for role, url, client in sides)
+    if new.facts.read_only:
+        raise read_only_error("NEW", sides[1][1], env_name("new_redis_url"))
     return {
         "verdict": verdict(old.backlog),
         "drained": old.backlog.drained,
         "old": _side_dict(old),
         "new": _side_dict(new),
-        "warnings": warnings(old) + warnings(new),
+        "warnings": warnings(old)
+        + warnings(new)
+        + server_warnings(old.facts, new.facts, old.sidekiq | new.sidekiq),
         "timestamp": now,
     }
 
@@ -136,19 +146,25 @@ def read_side(role: str, url: str, client: redis.Redis, prefix: str, now: float)
     import redis
 
     try:
-        server, memory = client.info("server"), client.info("memory")
-        cluster = str(server.get("redis_mode", "")) == "cluster"
+        facts = read_facts(client)
         try:
-            return _read_keys(role, url, client, prefix, now, cluster, memory)
-        except redis.ResponseError as exc:  # CLUSTERDOWN, NOPERM...: report, don't crash
-            return SideStatus(
+            side = _read_keys(role, url, client, prefix, now, facts)
+        except redis.ResponseError as exc:  # CLUSTERDOWN, MOVED...: report, don't crash
+            if is_refusal(exc):
+                raise
+            side = SideStatus(
                 role=role,
                 host=url_host(url),
                 backlog=Backlog(complete=False),
-                cluster=cluster,
-                maxmemory_policy=memory.get("maxmemory_policy"),
-                error=redact_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__),
+                error=diagnose(exc).describe(),
             )
+        return replace(
+            side,
+            cluster=facts.cluster,
+            maxmemory_policy=facts.maxmemory_policy,
+            facts=facts,
+            sidekiq=sidekiq_majors(client, prefix),
+        )
     except redis_errors() as exc:
         raise failure(role, url, exc) from None
 
@@ -159,8 +175,7 @@ def _read_keys(
     client: redis.Redis,
     prefix: str,
     now: float,
-    cluster: bool,
-    memory: dict[str, Any],
+    facts: ServerFacts,
 ) -> SideStatus:
     """Counts from `read_backlog`, plus ages, consumers and server settings for the table."""
     backlog = read_backlog(client, prefix)
@@ -187,8 +202,6 @@ def _read_keys(
         private_lists={n: s for n, s in lists.items() if n.startswith(k.PRIVATE_QUEUE_MARK)},
         sets=sets,
         processes=read_processes(client, prefix),
-        cluster=cluster,
-        maxmemory_policy=memory.get("maxmemory_policy"),
     )
 
 
@@ -233,6 +246,9 @@ def _side_dict(side: SideStatus) -> dict[str, Any]:
         "wrong_type": list(side.backlog.wrong_type),
         "cluster": side.cluster,
         "maxmemory_policy": side.maxmemory_policy,
+        "server": side.facts.engine,
+        "version": side.facts.version,
+        "role": side.facts.role,
         "error": side.error,
     }
 

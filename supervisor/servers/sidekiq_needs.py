@@ -1,0 +1,78 @@
+"""The oldest server the fleet's Sidekiq accepts, from the versions its heartbeats carry.
+
+Sidekiq 7+ writes its `version` into each process's heartbeat (`info` JSON); Sidekiq 8 refuses
+Redis older than 7.0 (Valkey 7.2+ is fine), Sidekiq 7 Redis older than 6.2. A NEW below that
+would stop the fleet's workers the moment they move, so `status` warns before anyone moves.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from supervisor import constants as k
+from supervisor.servers.facts import ServerFacts
+
+if TYPE_CHECKING:
+    import redis
+
+# Sidekiq major version -> (oldest Redis, oldest Valkey) it starts on.
+NEEDS: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    8: ((7, 0), (7, 2)),
+    7: ((6, 2), (7, 2)),
+}
+MAX_PROCESSES = 1000  # heartbeats read per look; a fleet's versions repeat long before this
+
+
+def sidekiq_majors(client: redis.Redis, prefix: str = "") -> set[int]:
+    """Major versions of the live Sidekiq processes whose heartbeat says it."""
+    identities = list(client.sscan_iter(prefix + k.PROCESSES, count=MAX_PROCESSES))
+    pipe = client.pipeline(transaction=False)
+    for identity in identities[:MAX_PROCESSES]:
+        pipe.hget(prefix + _text(identity), "info")
+    majors = set()
+    for raw in pipe.execute(raise_on_error=False):
+        major = _major(raw)
+        if major is not None:
+            majors.add(major)
+    return majors
+
+
+def version_warning(role: str, facts: ServerFacts, majors: set[int]) -> str | None:
+    """Why `role`'s server is too old for the newest Sidekiq seen, or None."""
+    needing = [major for major in sorted(majors, reverse=True) if major in NEEDS]
+    version = _parse(facts.version)
+    if not needing or version is None:
+        return None
+    major = needing[0]
+    redis_floor, valkey_floor = NEEDS[major]
+    floor = valkey_floor if facts.engine == "valkey" else redis_floor
+    if version >= floor:
+        return None
+    engine = facts.engine or "redis"
+    return (
+        f"{role} runs {engine} {facts.version}, but the fleet runs Sidekiq {major}, which needs"
+        f" {engine} {'.'.join(map(str, floor))} or later: upgrade {role} before moving"
+    )
+
+
+def _major(raw: object) -> int | None:
+    if not isinstance(raw, bytes | str):
+        return None
+    try:
+        document = json.loads(raw)
+        version = document.get("version") if isinstance(document, dict) else None
+        return int(str(version).split(".")[0]) if isinstance(version, str) else None
+    except ValueError:
+        return None
+
+
+def _parse(version: str | None) -> tuple[int, ...] | None:
+    try:
+        return tuple(int(part) for part in (version or "").split(".")[:2]) or None
+    except ValueError:
+        return None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
