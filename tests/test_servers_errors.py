@@ -13,7 +13,7 @@ import pytest
 
 from supervisor import constants as k
 from supervisor.demo.embedded_redis import RedisServer
-from tests.conftest import heartbeat, run_cointoss
+from tests.conftest import run_cointoss
 from tests.supervise_support import recorder, starts, supervise_env, wait_until
 
 SECRET = "errs-Secret-7Hq2"

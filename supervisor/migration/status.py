@@ -149,6 +149,7 @@ def read_side(role: str, url: str, client: redis.Redis, prefix: str, now: float)
         facts = read_facts(client)
         try:
             side = _read_keys(role, url, client, prefix, now, facts)
+            sidekiq = sidekiq_majors(client, prefix)
         except redis.ResponseError as exc:  # CLUSTERDOWN, MOVED...: report, don't crash
             if is_refusal(exc):
                 raise
@@ -158,12 +159,13 @@ def read_side(role: str, url: str, client: redis.Redis, prefix: str, now: float)
                 backlog=Backlog(complete=False),
                 error=diagnose(exc).describe(),
             )
+            sidekiq = set()
         return replace(
             side,
             cluster=facts.cluster,
             maxmemory_policy=facts.maxmemory_policy,
             facts=facts,
-            sidekiq=sidekiq_majors(client, prefix),
+            sidekiq=sidekiq,
         )
     except redis_errors() as exc:
         raise failure(role, url, exc) from None
