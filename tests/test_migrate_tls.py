@@ -119,14 +119,14 @@ class TestTlsAndAcl:
     def test_a_user_without_scripting_is_refused_clearly(
         self, tls_pair: tuple[RedisServer, RedisServer]
     ) -> None:
-        """An ACL user that may not run Lua on NEW: exit 69 naming the reason, nothing claimed."""
+        """An ACL user that may not run Lua on NEW: exit 78 naming the command, nothing claimed."""
         old, new = tls_pair
         old.client().zadd("schedule", {"job": 1})
         limited = new.url.replace("rediss://mover:", "rediss://noscripts:")
         result = run_cointoss(["migrate"], env_for(old, limited))
-        assert result.returncode == 69
-        assert "NEW Redis" in result.stderr
-        assert "NoPermissionError" in result.stderr
+        assert result.returncode == 78
+        assert "MIGRATION_NEW_REDIS_URL: NEW Redis" in result.stderr
+        assert "NOPERM" in result.stderr and "'script|load'" in result.stderr
         assert old.client().zcard("schedule") == 1
         assert_no_secret(result.stdout, result.stderr)
 
