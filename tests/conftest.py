@@ -23,6 +23,8 @@ from supervisor.demo.embedded_redis import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Redis state captured from a real Sidekiq 7.3.10 fleet and built from Sidekiq 8.1.7's source.
+SIDEKIQ_FIXTURES = REPO_ROOT / "tests" / "fixtures" / "sidekiq"
 
 
 def cointoss_argv(*args: str) -> list[str]:

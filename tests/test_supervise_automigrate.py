@@ -79,6 +79,9 @@ def test_three_supervisors_move_every_scheduled_job_exactly_once(
     """One supervisor at a time holds the lock; the reports add up to each job once; then all three converge."""
     old = old_redis.client()
     schedule, retry = seed_leftovers(old)
+    # Held until every worker is seen on OLD: on a loaded machine the first supervisor could
+    # otherwise move everything before the third starts, whose toss then finds OLD drained.
+    old.set(LOCK, "test", px=120_000)
     env = automigrate_env(old_redis.url, new_redis.url)
     fleet = []
     for n in range(3):
@@ -92,6 +95,7 @@ def test_three_supervisors_move_every_scheduled_job_exactly_once(
     for _sup, start_file in fleet:
         (first,) = wait_until(lambda f=start_file: starts(f), what="each worker on OLD")
         assert first["choice"] == "old"
+    old.delete(LOCK)
 
     for sup, start_file in fleet:  # every worker ends on NEW once OLD is drained
         wait_until(lambda f=start_file: len(starts(f)) == 2, timeout=120, what="each worker on NEW")

@@ -2,7 +2,9 @@
 
 Every beat (5 s): the stats counters gathered since the last beat and the `<identity>:work` hash
 in one MULTI, then `processes` membership, the `<identity>` hash (EXPIRE 60) and one remote
-signal from `<identity>-signals` in another, exactly as Sidekiq 6.4's launcher does.
+signal from `<identity>-signals` in another, exactly as Sidekiq 6.4's launcher does. The hash and
+its `info` carry the union of what Sidekiq 6.4 to 8.1 write, since each version's readers look for
+their own fields and ignore the others'.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ import redis
 from redis.typing import EncodableT, FieldT
 
 from worker_app import keys
-from worker_app.config import WorkerConfig
+from worker_app.config import QueueSpec, WorkerConfig
 
 REMOTE_SIGNALS = {"TSTP", "TERM", "TTIN", "INT", "USR1", "USR2"}
+VERSION = "worker_app"  # `info.version`: 7.x/8.x Web UIs print it beside a non-Sidekiq process
+CAPSULE = "default"  # worker_app has one set of threads: Sidekiq 7+'s default capsule
 
 
 def hostname() -> str:
@@ -79,16 +83,7 @@ class Heartbeat:
         self.state = state
         self.log = log
         self.info = json.dumps(
-            {
-                "hostname": hostname(),
-                "started_at": time.time(),
-                "pid": os.getpid(),
-                "tag": config.tag,
-                "concurrency": config.concurrency,
-                "queues": list(dict.fromkeys(config.queues.names)),
-                "labels": [],
-                "identity": identity,
-            },
+            process_info(config, identity, hostname(), os.getpid(), time.time()),
             separators=(",", ":"),
         )
         self._process = psutil.Process()
@@ -107,6 +102,7 @@ class Heartbeat:
                 self.identity,
                 mapping={
                     "info": self.info,
+                    "concurrency": self.config.concurrency,  # what 8.1.2+ readers take it from
                     "busy": len(self.state.running),
                     "beat": repr(time.time()),
                     "rtt_us": rtt_us,
@@ -183,6 +179,50 @@ class Heartbeat:
             return
         self.log.info("remote_signal", signal=name)
         os.kill(os.getpid(), getattr(signal, f"SIG{name}"))
+
+
+def process_info(
+    config: WorkerConfig, identity: str, host: str, pid: int, started_at: float
+) -> dict[str, Any]:
+    """The `info` JSON in Sidekiq 8.1's key order, keeping the fields older readers use:
+    `concurrency` (6.x to 8.1.1 read it here), `queues` (6.x), `weights` (7.x, one hash per
+    capsule) and `capsules` (8.0.9+)."""
+    weights = _capsule_weights(config.queues)
+    return {
+        "hostname": host,
+        "started_at": started_at,
+        "pid": pid,
+        "tag": config.tag,
+        "concurrency": config.concurrency,
+        "capsules": {
+            CAPSULE: {
+                "concurrency": config.concurrency,
+                "mode": _capsule_mode(weights),
+                "weights": weights,
+            }
+        },
+        "queues": list(weights),
+        "weights": [weights],
+        "labels": [],
+        "identity": identity,
+        "version": VERSION,
+        "embedded": False,
+    }
+
+
+def _capsule_weights(queues: QueueSpec) -> dict[str, int]:
+    """Sidekiq 7+'s `weights`: 0 for every queue in strict order, else the configured weight."""
+    return {
+        name: 0 if queues.strict else weight
+        for name, weight in zip(queues.names, queues.weights, strict=True)
+    }
+
+
+def _capsule_mode(weights: dict[str, int]) -> str:
+    """Sidekiq's `Capsule#mode`, derived from the weights exactly as Sidekiq derives it."""
+    if all(weight == 0 for weight in weights.values()):
+        return "strict"
+    return "random" if all(weight == 1 for weight in weights.values()) else "weighted"
 
 
 def _work_entry(queue: str, payload: bytes, run_at: int) -> str:

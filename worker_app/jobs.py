@@ -25,8 +25,24 @@ def new_jid() -> str:
 
 
 def now() -> float:
-    """Epoch seconds as a float: the unit of every Sidekiq 6/7 timestamp and score."""
+    """Epoch seconds as a float: what worker_app writes into every job timestamp and score.
+
+    Sidekiq 6 and 7 write and read only this form, and Sidekiq 8 reads a float as seconds, so a
+    float is the one form every version reads right (an integer would be milliseconds to 8).
+    """
     return time.time()
+
+
+def timestamp_s(stamp: object) -> float | None:
+    """A job's `created_at`/`enqueued_at`/`failed_at`/`retried_at` in epoch seconds, read as
+    Sidekiq 8 reads it: a JSON float is seconds (6.x, 7.x, worker_app), any other number is
+    milliseconds (8.x writes integer epoch ms). None when it is no number at all.
+    """
+    if isinstance(stamp, float):
+        return stamp
+    if isinstance(stamp, int) and not isinstance(stamp, bool):
+        return stamp / 1000
+    return None
 
 
 def dump_job(job: Job) -> bytes:
@@ -77,7 +93,7 @@ def build_job(
         "queue": queue,
         **body,
         "jid": new_jid(),
-        "created_at": now() if created_at is None else created_at,
+        "created_at": now() if created_at is None else float(created_at),
     }
 
 

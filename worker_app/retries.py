@@ -1,7 +1,10 @@
-"""What happens to a job that raised: Sidekiq 6.4's JobRetry, as a pure function.
+"""What happens to a job that raised: Sidekiq's JobRetry, as a pure function.
 
 `retry` true means up to 25 retries, N means N, 0 means straight to `dead` (0 is truthy in Ruby),
 false means dropped (Sidekiq runs death handlers only). `dead: false` skips the morgue.
+`retry_for` (Sidekiq 7.1.3+) replaces the count with a window: the job dies once `failed_at +
+retry_for` has passed, whatever its `retry` count says (8.1's rule; 7.1.3 to 8.0 also applied the
+count). `failed_at` may be float seconds or Sidekiq 8's integer milliseconds.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Literal
 
-from worker_app.jobs import Job, dump_job
+from worker_app.jobs import Job, dump_job, timestamp_s
 
 DEFAULT_MAX_RETRIES = 25
 MAX_MESSAGE_CHARS = 10_000
@@ -40,6 +43,28 @@ def max_retries(option: object) -> int:
     )
 
 
+def _retry_window_s(option: object) -> float | None:
+    """`retry_for` in seconds, or None when the job has none and its count decides.
+
+    Ruby tests `if rf`, so 0 is a window too, one that has passed at the first failure. A value
+    that is not a number makes Sidekiq's retry handler raise; here it is ignored."""
+    if isinstance(option, int | float) and not isinstance(option, bool):
+        return float(option)
+    return None
+
+
+def _exhausted(msg: Job, count: int, limit: int, at: float) -> bool:
+    """Sidekiq 8.1 (#6880): `retry_for` and a retry count are mutually exclusive, so a job with
+    a window keeps retrying past 25 failures until the window closes, and no sooner dies."""
+    window = _retry_window_s(msg.get("retry_for"))
+    if window is None:
+        return count >= limit
+    first = timestamp_s(msg.get("failed_at"))
+    # `<=` where Ruby has `<`: Ruby reads the clock again after stamping failed_at, so a zero
+    # window has always passed by then; here both readings are the same `at`.
+    return (at if first is None else first) + window <= at
+
+
 def backoff_seconds(count: int, jitter: int) -> int:
     """`count**4 + 15 + rand(10)*(count+1)`, with `jitter` = rand(10)."""
     return count**4 + 15 + jitter * (count + 1)
@@ -48,7 +73,8 @@ def backoff_seconds(count: int, jitter: int) -> int:
 def on_failure(
     job: Job, failure: Failure, queue: str, at: float, jitter: int | None = None
 ) -> Outcome:
-    """The job's next state; `job` is not modified."""
+    """The job's next state; `job` is not modified. Timestamps are written as float seconds."""
+    at = float(at)
     msg = dict(job)
     option = msg.get("retry", True)
     if option is None:
@@ -68,7 +94,7 @@ def on_failure(
     lines = _backtrace_lines(msg.get("backtrace"), failure.backtrace)
     if lines is not None:
         msg["error_backtrace"] = compress_backtrace(lines)
-    if count < max_retries(option):
+    if not _exhausted(msg, count, max_retries(option), at):
         delay = backoff_seconds(count, random.randrange(10) if jitter is None else jitter)
         return Outcome("retry", at + delay, dump_job(msg))
     if msg.get("dead") is False:

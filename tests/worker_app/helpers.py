@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO_ROOT, child_env
+from tests.conftest import REPO_ROOT, SIDEKIQ_FIXTURES, child_env
 
 RUBY_DIR = REPO_ROOT / "tests" / "ruby"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -35,6 +35,11 @@ FAST = {
     "WORKER_RECOVERY_INTERVAL": "0.5",
     "WORKER_SHUTDOWN_TIMEOUT": "5",
 }
+
+
+def sidekiq_fixture(name: str) -> dict[str, Any]:
+    """One fixture file of `SIDEKIQ_FIXTURES`, parsed (a key, a hash or a sorted-set member)."""
+    return dict(json.loads((SIDEKIQ_FIXTURES / name).read_text()))
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:

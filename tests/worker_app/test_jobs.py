@@ -13,7 +13,15 @@ from hypothesis import strategies as st
 
 from worker_app import keys
 from worker_app.config import ConfigError, load_config, parse_queues
-from worker_app.jobs import JobFormatError, build_job, dump_job, load_job, normalize
+from worker_app.heartbeat import process_info
+from worker_app.jobs import (
+    JobFormatError,
+    build_job,
+    dump_job,
+    load_job,
+    normalize,
+    timestamp_s,
+)
 from worker_app.retries import Failure, backoff_seconds, compress_backtrace, max_retries, on_failure
 from worker_app.scheduler import poll_delay
 
@@ -173,6 +181,66 @@ def test_backtrace_is_stored_as_rubys_base64_of_deflated_json() -> None:
     )
     stored = json.loads(outcome.payload)["error_backtrace"]
     assert json.loads(zlib.decompress(base64.b64decode(stored))) == lines[:2]
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"),
+    [
+        (b"1795983482.0805328", 1795983482.0805328),  # 6.x/7.x: float seconds
+        (b"1795983482.0", 1795983482.0),  # a float without a fraction is still seconds
+        (b"1795976466174", 1795976466.174),  # 8.x: integer milliseconds
+        (b"1.795976466e9", 1795976466.0),  # Ruby parses an exponent as a Float too
+        (b'"2026-11-29T21:00:00Z"', None),
+        (b"true", None),
+        (b"null", None),
+    ],
+)
+def test_job_timestamps_are_read_as_sidekiq_8_reads_them(raw: bytes, seconds: float | None) -> None:
+    """A JSON float is epoch seconds, any other number epoch milliseconds, anything else none."""
+    assert timestamp_s(json.loads(raw)) == (pytest.approx(seconds) if seconds else None)
+
+
+@pytest.mark.parametrize("per_second", [1000, 1.0], ids=["ms", "seconds"])
+def test_retry_for_window_is_measured_from_failed_at_in_either_unit(per_second: float) -> None:
+    """Past `failed_at + retry_for` the job dies; inside the window it retries, even with its
+    `retry` count used up (8.1); `retry_for: 0` dies at its first failure."""
+    failed_at = 1_000_000.0 * per_second
+    if per_second == 1000:
+        failed_at = int(failed_at)
+    again = {"retry": 2, "args": [], "class": "F", "failed_at": failed_at, "retry_count": 7}
+    assert _fail({**again, "retry_for": 3599}, at=1_003_600.0).target == "dead"
+    assert _fail({**again, "retry_for": 3601}, at=1_003_600.0).target == "retry"
+    assert _fail({"args": [], "class": "F", "retry_for": 0}).target == "dead"
+
+
+def test_worker_app_writes_job_timestamps_as_float_seconds() -> None:
+    """An integer would be milliseconds to Sidekiq 8, so even whole seconds are written as floats."""
+    failed = _fail({"args": [], "class": "F"}, at=1000)
+    assert b'"failed_at":1000.0,' in failed.payload
+    again = on_failure(json.loads(failed.payload), Failure("E", "m"), "q", 2000, 0)
+    assert b'"retried_at":2000.0' in again.payload
+    assert dump_job(build_job("NoopJob", [], created_at=1795983481)).endswith(
+        b'"created_at":1795983481.0}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("queues", "mode", "weights"),
+    [
+        ("critical,default", "strict", {"critical": 0, "default": 0}),
+        ("critical:1,default:1", "random", {"critical": 1, "default": 1}),
+        ("critical:3,default:1", "weighted", {"critical": 3, "default": 1}),
+    ],
+)
+def test_heartbeat_info_describes_the_queues_as_a_sidekiq_capsule(
+    queues: str, mode: str, weights: dict[str, int]
+) -> None:
+    """`capsules` (8.x), `weights` (7.x) and `queues` (6.x) agree with WORKER_QUEUES."""
+    config = load_config({"WORKER_QUEUES": queues, "WORKER_CONCURRENCY": "4"})
+    info = process_info(config, "h:1:abc", "h", 1, 1795983481.5)
+    assert info["capsules"] == {"default": {"concurrency": 4, "mode": mode, "weights": weights}}
+    assert info["weights"] == [weights] and info["queues"] == list(weights)
+    assert info["concurrency"] == 4
 
 
 def test_weighted_and_strict_queue_settings_parse() -> None:

@@ -107,7 +107,8 @@ def test_term_puts_unfinished_jobs_back_unchanged_within_the_timeout(
         assert r.hgetall(f"{identity}:workers") == work  # what Sidekiq 6.4.1's API reads
         assert 0 < r.ttl(identity) <= 60
         beat = r.hgetall(identity)
-        assert set(beat) == {b"info", b"busy", b"beat", b"quiet", b"rss", b"rtt_us"}
+        fields = {b"info", b"concurrency", b"busy", b"beat", b"quiet", b"rss", b"rtt_us"}
+        assert set(beat) == fields and beat[b"concurrency"] == b"2"
         assert int(beat[b"rss"]) > 1000 and int(beat[b"rtt_us"]) > 0 and beat[b"quiet"] == b"false"
         info = json.loads(beat[b"info"])
         assert (
