@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from supervisor.constants import CHECK_TIMEOUT_S
 from supervisor.errors import ConfigError, RedisUnavailableError
 from supervisor.redact import redact_text, url_host
-from supervisor.servers.url_options import rejected_option
+from supervisor.url_options import rejected_option
 
 if TYPE_CHECKING:
     import redis
