@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+import redis
 
 from supervisor import constants as k
 from supervisor.demo.embedded_redis import RedisServer
@@ -37,8 +38,9 @@ def guarded(factory: type[RedisServer], acl: str = "~* &* +@all", **options: obj
     ).start()
 
 
-def admin(server: RedisServer):  # type: ignore[no-untyped-def]
-    return server.client(username="admin", password=ADMIN)
+def admin(server: RedisServer) -> redis.Redis:
+    """The test's own connection (the URL's user is the one under test)."""
+    return redis.Redis(port=server.port, username="admin", password=ADMIN)
 
 
 def job(jid: str) -> str:

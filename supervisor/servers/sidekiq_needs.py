@@ -26,9 +26,9 @@ MAX_PROCESSES = 1000  # heartbeats read per look; a fleet's versions repeat long
 
 def sidekiq_majors(client: redis.Redis, prefix: str = "") -> set[int]:
     """Major versions of the live Sidekiq processes whose heartbeat says it."""
-    identities = list(client.sscan_iter(prefix + k.PROCESSES, count=MAX_PROCESSES))
+    identities = sorted(client.smembers(prefix + k.PROCESSES))[:MAX_PROCESSES]
     pipe = client.pipeline(transaction=False)
-    for identity in identities[:MAX_PROCESSES]:
+    for identity in identities:
         pipe.hget(prefix + _text(identity), "info")
     majors = set()
     for raw in pipe.execute(raise_on_error=False):
