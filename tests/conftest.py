@@ -16,6 +16,7 @@ import pytest
 
 from supervisor.demo.embedded_redis import (
     SERVER_VARIABLE,
+    EmbeddedRedisError,
     NoTlsBuildError,
     RedisServer,
     TlsFiles,
@@ -246,9 +247,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    binary = redis_server_binary()
-    version = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
-    return f"redis server: {binary} ({version.stdout.strip()})"
+    try:
+        binary = redis_server_binary()
+        said = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
+    except (OSError, EmbeddedRedisError) as exc:
+        return f"redis server: none ({exc})"
+    return f"redis server: {binary} ({said.stdout.strip()})"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -104,7 +104,9 @@ def run_move(
 
     Raises:
         RedisUnavailableError: NEW or OLD cannot be reached (nothing is claimed if NEW cannot).
-        ConfigError: no OLD URL, or OLD and NEW are the same server and database.
+        ReadOnlyServerError: NEW or OLD is a read-only replica (nothing is claimed).
+        ConfigError: no OLD URL, OLD and NEW are the same server and database, or a server
+            refuses a command (NOPERM, NOAUTH, WRONGPASS, renamed or disabled).
         UsageError: an unknown `only` name or an out-of-range number.
         DataError: NEW holds one of the keys with another type in the middle of a batch.
     """

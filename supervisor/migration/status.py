@@ -110,7 +110,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Exit 0 when OLD is drained, 1 when not; 69 when either Redis cannot be reached."""
+    """Exit 0 when OLD is drained, 1 when not; 69 when either Redis cannot be reached, 75 when
+    NEW is a read-only replica, 78 when a server refuses a command."""
     old_url = require_old_url(settings, "status")
     sides: list[Side] = [
         ("OLD", old_url, connect("OLD", old_url)),

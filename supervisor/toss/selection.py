@@ -28,7 +28,8 @@ def choose(
     dry_run: bool = False,
     rng: random.Random | None = None,
 ) -> Decision:
-    """Runs the pre-toss checks, then the toss. Raises RedisUnavailableError (69) per policy."""
+    """Runs the pre-toss checks, then the toss. Raises RedisUnavailableError (69) per policy,
+    ConfigError (78) when a server refuses a command, ReadOnlyServerError (75) for a replica NEW."""
     old_state = observe(settings, log) if checks_on(settings) else OldState.UNCHECKED
     rng = rng or random.Random(settings.seed)
     sequence = None
