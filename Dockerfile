@@ -1,11 +1,16 @@
 # The worker image: `cointoss exec --` picks OLD or NEW Redis, then becomes the worker (same PID).
 # Build: docker build -t cointoss-worker .   Run: docker run -e MIGRATION_NEW_REDIS_URL=... cointoss-worker
 
+# Any Debian-based image with python3, its venv module and useradd will do (the tests build on a
+# debootstrapped bookworm): docker build --build-arg BASE_IMAGE=... .  Both stages use it because
+# the virtualenv points at the base's own interpreter.
+ARG BASE_IMAGE=python:3.12-slim
+
 # --- build stage: a virtualenv with cointoss, worker_app and hiredis; no compiler reaches the image.
-FROM python:3.12-slim AS build
+FROM ${BASE_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
-RUN python -m venv /opt/cointoss
+RUN python3 -m venv /opt/cointoss
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY supervisor/ supervisor/
@@ -14,8 +19,8 @@ COPY worker_app/ worker_app/
 RUN /opt/cointoss/bin/pip install --no-cache-dir . \
     && /opt/cointoss/bin/python -c "import hiredis, supervisor, worker_app"
 
-# --- runtime stage: the same slim base, the virtualenv, and an unprivileged user.
-FROM python:3.12-slim
+# --- runtime stage: the same base, the virtualenv, and an unprivileged user.
+FROM ${BASE_IMAGE}
 RUN groupadd --system --gid 10001 cointoss \
     && useradd --system --uid 10001 --gid cointoss --no-create-home --shell /usr/sbin/nologin cointoss
 COPY --from=build /opt/cointoss /opt/cointoss

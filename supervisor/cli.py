@@ -101,12 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except CoinTossError as exc:
-        print(f"cointoss: {redact_text(str(exc))}", file=sys.stderr)
+        _error_line(redact_text(str(exc)))
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the contract: never a traceback, never a secret, no job data
-        print(f"cointoss: internal error: {_internal(exc)}", file=sys.stderr)
+        _error_line(f"internal error: {_internal(exc)}")
         return EX_SOFTWARE
 
 
@@ -117,6 +117,13 @@ def _internal(exc: Exception) -> str:
 
         return f"{type(exc).__name__} ({diagnose(exc).describe()})"
     return redact_text(repr(exc))[:MAX_INTERNAL]
+
+
+def _error_line(text: str) -> None:
+    """One write, newline included (`print` writes them apart): under `supervise` the worker
+    shares stderr, and its lines must not land inside ours."""
+    sys.stderr.write(f"cointoss: {text}\n")
+    sys.stderr.flush()
 
 
 def _dispatch(args: list[str]) -> int:

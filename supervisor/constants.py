@@ -12,6 +12,7 @@ PRIVATE_QUEUE_MARK = "sq|"  # Sidekiq Pro super_fetch in-flight lists are queue:
 PROCESSES = "processes"  # set of process identities; each live one has a hash <identity>
 HEARTBEAT_BUSY_FIELD = "busy"  # field of the <identity> hash: jobs running now
 HEARTBEAT_QUIET_FIELD = "quiet"  # field of the <identity> hash: "true" once TSTP was received
+HEARTBEAT_BEAT_FIELD = "beat"  # field of the <identity> hash: float epoch seconds of the last beat
 
 # --- cointoss's own keys (never prefixed: they are not Sidekiq's).
 ROLLOUT_SEQUENCE = "cointoss:rollout:{rollout}:seq"  # INCR counter for the `even` strategy

@@ -1,12 +1,18 @@
-"""Structured events on stderr: JSON lines for machines, a console view for humans, never a secret."""
+"""Structured events on stderr: JSON lines for machines, a console view for humans, never a secret.
+
+Each event leaves in one write of one whole line of at most PIPE_BUF bytes (`WriteLogger`, the
+`JSONLine` renderer and `LineSink`), so the worker's lines on the same stream never tear ours.
+"""
 
 from __future__ import annotations
 
 import sys
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Literal, TextIO
+from typing import IO, TYPE_CHECKING, Any, Literal
 
+from supervisor.logsink import LineSink
 from supervisor.redact import redact_text
+from worker_app.logline import PIPE_BUF, JSONLine, cut
 
 if TYPE_CHECKING:
     from structlog.typing import EventDict, WrappedLogger
@@ -54,25 +60,45 @@ def _redact(value: Any) -> Any:
     return value
 
 
-def configure(fmt: LogFormat = "auto", stream: TextIO | None = None) -> None:
+def _console_line(_logger: WrappedLogger, _name: str, rendered: str) -> str:
+    """The console view cut like a JSON line (a terminal is shared too)."""
+    return cut(rendered, PIPE_BUF - 64)  # 64: room for the cut's mark and the newline
+
+
+_sink: LineSink | None = None
+
+
+def configure(fmt: LogFormat = "auto", stream: IO[Any] | None = None) -> None:
     """Configures structlog once per process; `auto` means JSON unless stderr is a terminal."""
+    global _sink
     stream = sys.stderr if stream is None else stream
     console = fmt == "console" or (fmt == "auto" and stream.isatty())
-    renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    renderers: list[Any] = (
+        [structlog.dev.ConsoleRenderer(colors=stream.isatty()), _console_line]
         if console
-        else structlog.processors.JSONRenderer()
+        else [JSONLine()]
     )
+    _sink = LineSink(stream)
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
             redact_values,
-            renderer,
+            *renderers,
         ],
-        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        # one write per whole line (print() makes two), so the worker's lines never land mid-line
+        logger_factory=structlog.WriteLoggerFactory(file=_sink),
         cache_logger_on_first_use=False,
     )
+
+
+def output() -> LineSink:
+    """Where the lines go (configuring the default first if nobody did): the supervisor's loop
+    switches it to `never_block` and retries what a full pipe left pending."""
+    if _sink is None:
+        configure()
+    assert _sink is not None
+    return _sink
 
 
 def get_logger(**context: Any) -> Any:

@@ -159,6 +159,7 @@ class Settings(BaseSettings):
     drain_confirmations: int = Field(default=3, ge=1)
     drain_jitter: float = Field(default=30.0, ge=0)
     auto_migrate: bool = False
+    forward_to_group: bool = False
 
     @field_validator("new_weight", mode="before")
     @classmethod
@@ -216,6 +217,7 @@ _ACCEPTED = {
     "log_format": "auto, json or console",
     "max_rss": "a size in bytes such as 536870912 or 512MiB",
     "auto_migrate": "true or false",
+    "forward_to_group": "true or false",
     "stop_timeout": "a number of seconds above 0",
     "restart_window": "a number of seconds above 0",
     "stats_interval": "a number of seconds above 0",

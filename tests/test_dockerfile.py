@@ -1,7 +1,8 @@
 """The image: linted, built as promised, and its start command proven against real Redis servers.
 
-No Docker engine runs here, so the start command (ENTRYPOINT + CMD, read from the Dockerfile) is
-run as written against this checkout, which is what the image installs.
+Here the start command (ENTRYPOINT + CMD, read from the Dockerfile) is run as plain processes
+against this checkout, which is what the image installs; tests/test_container.py builds the image
+itself and runs it as real containers.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from dockerfile_parse import DockerfileParser
 
 from supervisor.demo.embedded_redis import RedisServer
 from supervisor.toss.decide import Coin, OldState, decide
@@ -62,13 +64,18 @@ class TestDockerfile:
         assert result.returncode == 0, result.stdout + result.stderr
 
     def test_builds_in_stages_from_python_312_slim(self) -> None:
-        """Every stage starts from python:3.12-slim and the image copies only the build's venv."""
-        instructions = dockerfile_instructions()
-        bases = [value.split()[0] for value in _values(instructions, "FROM")]
+        """By default every stage starts from python:3.12-slim; the image copies only the build's venv."""
+        bases = DockerfileParser(path=str(DOCKERFILE)).parent_images
         assert len(bases) >= 2
         assert set(bases) == {BASE_IMAGE}
-        copies = _values(final_stage(instructions), "COPY")
+        copies = _values(final_stage(dockerfile_instructions()), "COPY")
         assert copies and all(value.startswith("--from=") for value in copies)
+
+    def test_base_image_build_argument_replaces_every_stage_base(self) -> None:
+        """`--build-arg BASE_IMAGE=...` builds on another Debian-based Python (test_container uses one)."""
+        other = "localhost/debian-python3:bookworm"
+        parser = DockerfileParser(path=str(DOCKERFILE), build_args={"BASE_IMAGE": other})
+        assert set(parser.parent_images) == {other}
 
     def test_runtime_stage_runs_as_a_non_root_user(self) -> None:
         """The last USER of the shipped stage is neither root nor uid 0."""

@@ -1,4 +1,8 @@
-"""Crash safety with real processes: `cointoss migrate` SIGKILLed at random moments, then rerun."""
+"""Crash safety with real processes: `cointoss migrate` SIGKILLed at random moments, then rerun.
+
+Iterable jobs' `it-<jid>` states (Sidekiq 7.3+) must arrive on NEW with their jobs, exactly once
+and with their expiry, whatever instant the kill hit.
+"""
 
 from __future__ import annotations
 
@@ -19,18 +23,47 @@ SETS = ("schedule", "retry", "dead")
 KILLS = 20
 
 
+ITERABLE_EVERY = 7  # one job in 7 is a Sidekiq 7.3+ iterable job with its `it-<jid>` state
+
+
 def seed(client: redis.Redis, members: int, list_items: int, rng: random.Random) -> None:
-    """Job-shaped members spread over the three sets, and one long queue list."""
+    """Job-shaped members spread over the three sets, and one long queue list; some jobs are
+    iterable, with a state hash (most with a TTL, as Sidekiq writes it, a few without)."""
     now = time.time()
     pipe = client.pipeline(transaction=False)
     for i in range(members):
         job = {"class": "RecordJob", "args": [i], "jid": f"{i:024x}", "queue": "default"}
         pipe.zadd(SETS[i % 3], {json.dumps(job): now + rng.uniform(-86400, 30 * 86400)})
+        if i % ITERABLE_EVERY == 0:
+            iterable_state(pipe, job["jid"], i, rng)
         if i % 5000 == 4999:
             pipe.execute()
-    pipe.rpush("queue:default", *[f"item-{i}" for i in range(list_items)])
+    items = [f"item-{i}" for i in range(list_items)]
+    for i in range(0, list_items, ITERABLE_EVERY):
+        jid = f"{members + i:024x}"
+        items[i] = json.dumps({"class": "RecordJob", "args": [i], "jid": jid, "queue": "default"})
+        iterable_state(pipe, jid, i, rng)
+    pipe.rpush("queue:default", *items)
     pipe.sadd("queues", "default")
     pipe.execute()
+
+
+def iterable_state(pipe: redis.client.Pipeline, jid: str, i: int, rng: random.Random) -> None:
+    """`it-<jid>` as Sidekiq 7.3's iterable.rb writes it (executions, cursor, runtime)."""
+    pipe.hset(f"it-{jid}", mapping={"ex": i % 4, "c": json.dumps(i * 10), "rt": i / 8})
+    if i % (ITERABLE_EVERY * 5):
+        pipe.pexpire(f"it-{jid}", int(rng.uniform(1, 30) * 86400_000))
+
+
+def states(client: redis.Redis) -> dict[bytes, tuple[dict[bytes, bytes], int]]:
+    """Every iterable-job state: its fields and its absolute expiry in ms (-1: none)."""
+    keys = list(client.scan_iter(match="it-*", count=1000))
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.hgetall(key)
+        pipe.pexpiretime(key)
+    replies = pipe.execute()
+    return dict(zip(keys, zip(replies[::2], replies[1::2], strict=True), strict=True))
 
 
 def contents(client: redis.Redis) -> dict[str, list[object]]:
@@ -88,10 +121,22 @@ def finish(old: RedisServer, new: RedisServer) -> subprocess.CompletedProcess[st
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
 
 
-def check_converged(old: RedisServer, new: RedisServer, want: dict[str, list[object]]) -> None:
+def check_converged(
+    old: RedisServer,
+    new: RedisServer,
+    want: dict[str, list[object]],
+    want_states: dict[bytes, tuple[dict[bytes, bytes], int]],
+) -> None:
     old_client, new_client = old.client(), new.client()
     assert contents(new_client) == want
     assert remaining(old_client) == 0
+    got_states = states(new_client)
+    assert {key: fields for key, (fields, _) in got_states.items()} == {
+        key: fields for key, (fields, _) in want_states.items()
+    }
+    for key, (_, expiry) in want_states.items():  # the same absolute expiry, to the millisecond
+        assert got_states[key][1] == expiry, key
+    assert states(old_client) == {}
     assert list(old_client.scan_iter(match=k.MIGRATE_JOURNAL_PREFIX + "*")) == []
     assert new_client.smembers("queues") == {b"default"}
 
@@ -101,11 +146,11 @@ def run_crash_scenario(
 ) -> None:
     rng = random.Random(members)
     seed(old.client(), members, list_items, rng)
-    want = contents(old.client())
+    want, want_states = contents(old.client()), states(old.client())
     torn = kill_and_rerun(old, new, batch, members)
     result = finish(old, new)
     assert result.returncode == 0, result.stderr
-    check_converged(old, new, want)
+    check_converged(old, new, want, want_states)
     assert torn >= 1, "no kill landed between a claim and its ack"
 
 

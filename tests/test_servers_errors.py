@@ -14,7 +14,7 @@ import redis
 
 from supervisor import constants as k
 from supervisor.demo.embedded_redis import RedisServer
-from tests.conftest import run_cointoss
+from tests.conftest import heartbeat, run_cointoss
 from tests.supervise_support import recorder, starts, supervise_env, wait_until
 
 SECRET = "errs-Secret-7Hq2"
@@ -129,6 +129,17 @@ class TestRefusedIsConfiguration:
         assert "'scan'" in line
         assert admin(old).zcard("schedule") == 1
         assert_clean(result.stdout, result.stderr)
+
+    def test_a_refused_heartbeat_read_is_78_not_an_idle_fleet(
+        self, redis_factory: type[RedisServer], new_redis: RedisServer
+    ) -> None:
+        """Without PTTL the busy process would vanish and OLD would look drained (exit 0)."""
+        old = guarded(redis_factory, "~* &* +@all -pttl")
+        heartbeat(admin(old), "host:1:abc", busy=3)
+        for command in (["status"], ["toss"]):
+            result = run_cointoss(command, urls(old, new_redis))
+            assert result.returncode == 78, result.stderr
+            assert "'pttl'" in one_line(result.stderr)
 
     def test_migrate_without_scripting_on_new_is_78_and_claims_nothing(
         self, redis_factory: type[RedisServer], old_redis: RedisServer

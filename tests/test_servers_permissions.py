@@ -19,12 +19,12 @@ ADMIN = "acl-Admin-1Vb7"
 
 # Copied from README (a test below checks they are still there, word for word).
 ACLS = {
-    "toss OLD": "+ping +hello +smembers +scan +hget +hmget +llen +zcard +exists ~*",
+    "toss OLD": "+ping +hello +smembers +scan +hget +hmget +pttl +llen +zcard ~*",
     "toss NEW": "+ping +hello",
     "even NEW": "+ping +hello +incrby +expire +get +multi +exec ~cointoss:rollout:*",
-    "status": "+ping +hello +smembers +scan +hget +hmget +llen +zcard +exists +lindex +zrange ~*",
+    "status": "+ping +hello +smembers +scan +hget +hmget +pttl +llen +zcard +lindex +zrange ~*",
     "migrate OLD": (
-        "+ping +hello +exists +type +scan +smembers +hmget +hgetall +del +zcount +llen"
+        "+ping +hello +exists +type +scan +smembers +hmget +pttl +hgetall +del +zcount +llen"
         " +script|load +evalsha +zrangebyscore +zremrangebyrank +lrange +ltrim +hset +incr ~*"
     ),
     "migrate NEW": (

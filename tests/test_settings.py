@@ -64,6 +64,7 @@ def test_defaults_match_design() -> None:
         3,
         False,
     )
+    assert s.forward_to_group is False
 
 
 @pytest.mark.parametrize(
@@ -115,6 +116,7 @@ def test_every_other_setting_is_read() -> None:
             "MIGRATION_DRAIN_CHECK_INTERVAL": "2.5",
             "MIGRATION_DRAIN_CONFIRMATIONS": "1",
             "MIGRATION_AUTO_MIGRATE": "true",
+            "MIGRATION_FORWARD_TO_GROUP": "true",
         }
     )
     assert (s.strategy, s.seed, s.rollout_id) == ("even", 42, "r-7")
@@ -131,6 +133,7 @@ def test_every_other_setting_is_read() -> None:
     )
     assert (s.restart_window, s.stats_interval, s.max_rss) == (60, 5, 512 * 1024 * 1024)
     assert (s.drain_check_interval, s.drain_confirmations, s.auto_migrate) == (2.5, 1, True)
+    assert s.forward_to_group is True
 
 
 def test_tls_acl_and_unix_urls_are_accepted() -> None:
@@ -165,6 +168,7 @@ def test_tls_acl_and_unix_urls_are_accepted() -> None:
         ("MIGRATION_DRAIN_CONFIRMATIONS", "0", "1 or more"),
         ("MIGRATION_MAX_RSS", "lots", "a size in bytes"),
         ("MIGRATION_AUTO_MIGRATE", "kinda", "true or false"),
+        ("MIGRATION_FORWARD_TO_GROUP", "sometimes", "true or false"),
         ("MIGRATION_NEW_REDIS_URL", "http://:SeKr1t@h:1/0", "unsupported scheme"),
         ("MIGRATION_NEW_REDIS_URL", "redis://:SeKr1t@h:99999/0", "bad port"),
         ("MIGRATION_NEW_REDIS_URL", "redis://:SeKr1t@[::1/0", "not a valid URL"),

@@ -8,15 +8,16 @@ because it is init. Either way, none may stay a zombie.
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import psutil
-import pytest
 
 from tests.supervise_support import (
     ORPHANER,
+    PID1_PREFIX,
+    host_pid_of_supervisor,
+    needs_pid_namespace,
     recorded,
     recorder,
     starts,
@@ -25,29 +26,6 @@ from tests.supervise_support import (
 )
 
 ORPHANS = 5
-PID_NAMESPACE_COMMANDS = (
-    ["unshare", "--pid", "--fork", "--mount-proc"],  # as root
-    ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc"],  # unprivileged
-)
-
-
-def pid_namespace_prefix() -> list[str] | None:
-    """The first `unshare` form this machine allows, or None."""
-    for prefix in PID_NAMESPACE_COMMANDS:
-        try:
-            probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if probe.returncode == 0:
-            return prefix
-    return None
-
-
-PID1_PREFIX = pid_namespace_prefix() or []
-needs_pid_namespace = pytest.mark.skipif(
-    not PID1_PREFIX,
-    reason="this machine refuses `unshare --pid` (as root and via a user namespace)",
-)
 
 
 def orphan_parents(out_dir: Path) -> list[int]:
@@ -64,13 +42,6 @@ def zombies_under(pid: int) -> list[psutil.Process]:
         except psutil.NoSuchProcess:
             continue
     return zombies
-
-
-def host_pid_of_supervisor(unshare_pid: int) -> int:
-    """Under `unshare --fork` the supervisor is unshare's only child (PID 1 inside)."""
-    return wait_until(
-        lambda: [c.pid for c in psutil.Process(unshare_pid).children()], what="unshare's child"
-    )[0]
 
 
 def test_orphans_are_adopted_and_reaped_when_not_pid1(supervised, tmp_path):

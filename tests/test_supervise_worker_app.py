@@ -103,7 +103,10 @@ def test_supervised_worker_app_converges_to_new_and_runs_every_job_once(
     assert [(e["side"], e["reason"]) for e in selected] == [("old", "coin"), ("new", "old_drained")]
     checks = sup.events("drain_check")
     first_drained = next(i for i, c in enumerate(checks) if c["drained"])
-    assert [c["consecutive"] for c in checks[first_drained:]] == list(range(1, CONFIRMATIONS + 1))
+    counts = [c["consecutive"] for c in checks[first_drained:]]
+    # K in a row, and more while the checks have not yet seen worker_app beat twice (its `busy`
+    # lags a beat behind): heartbeats.QuietSpan
+    assert counts == list(range(1, len(counts) + 1)) and len(counts) >= CONFIRMATIONS
     took = when(moved) - when(checks[first_drained])
     bound = (CONFIRMATIONS - 1) * INTERVAL_S + JITTER_S
     print(

@@ -1,4 +1,9 @@
-"""JSON log lines on stderr (structlog), one per event, cheap enough to write one per job."""
+"""JSON log lines on stderr (structlog), one per event, cheap enough to write one per job.
+
+Each event leaves in one write of one whole line of at most PIPE_BUF bytes (`WriteLogger` and the
+`JSONLine` renderer): under `cointoss supervise` the supervisor writes to the same stream, and a
+line split over two writes could be torn by its lines.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import structlog
 from structlog.typing import EventDict, WrappedLogger
 
 from worker_app.connection import redact
+from worker_app.logline import JSONLine
 
 
 def _redact_strings(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
@@ -26,12 +32,13 @@ def configure(level: str = "info") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
             _redact_strings,
-            structlog.processors.JSONRenderer(),
+            JSONLine(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # one write per whole line (print() makes two): a supervisor may share this stderr
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
 

@@ -8,10 +8,14 @@ script error does not roll back what it already wrote.
 
 from __future__ import annotations
 
-# Shared by both claims. Page sizes grow once the first page shows how big members are, so
+from supervisor.layouts.sidekiq.iterable import PUT_STATES_LUA, TAKE_STATES_LUA
+
+# Shared by both claims (with TAKE_STATES_LUA: an iterable job's state goes with its job).
+# Page sizes grow once the first page shows how big members are, so
 # one call holds at most `max_bytes` (plus one member) in memory, whether members are 200
 # bytes or 1 MB.
-_CLAIM_HELPERS = """
+_CLAIM_HELPERS = (
+    """
 local function next_page(limit, max_bytes, members, bytes)
   local fit = math.floor((max_bytes - bytes) * members / bytes)
   return math.max(1, math.min(limit - members, fit, 512))
@@ -31,13 +35,16 @@ local function refuse(source, journal, kind)
   return nil
 end
 """
+    + TAKE_STATES_LUA
+)
 
 # Takes up to ARGV[1] members of the sorted set KEYS[1] with score <= ARGV[2] (lowest first),
 # records them in the journal hash KEYS[2] as (score, member) pairs, then removes them inside
 # the same script, as Sidekiq's poller claims, so a poller on OLD and the mover never both win
 # a member. The journal also gets `seq`, the next value of OLD's counter KEYS[3] (replay order,
-# see claim_list_lua), and `claimed_at`, the mover's clock ARGV[4] (for operators only).
-# Returns {count, packed items}.
+# see claim_list_lua), `claimed_at`, the mover's clock ARGV[4] (for operators only), and
+# `states`, the iterable-job states under the key prefix ARGV[5] (taken from OLD too).
+# Returns {count, packed items[, packed states when any]}.
 claim_zset_lua = (
     """
 local source = KEYS[1]
@@ -47,6 +54,7 @@ local limit = tonumber(ARGV[1])
 local max_score = ARGV[2]
 local max_bytes = tonumber(ARGV[3])
 local claimed_at = ARGV[4]
+local prefix = ARGV[5] or ''
 """
     + _CLAIM_HELPERS
     + """
@@ -68,11 +76,14 @@ while members < limit and bytes < max_bytes do
 end
 if members == 0 then return {0} end
 local packed = cmsgpack.pack(taken)
+local states = take_states(taken, 2, 2, prefix)
 redis.call('HSET', journal, 'source', source, 'kind', 'zset', 'count', members,
            'items', packed, 'seq', redis.call('INCR', sequence), 'claimed_at', claimed_at)
+if states then redis.call('HSET', journal, 'states', states) end
 -- The claimed members are exactly ranks 0..members-1 (lowest scores, read in one atomic
 -- call), so one range removal does what `members` ZREMs would, without a lookup each.
 redis.call('ZREMRANGEBYRANK', source, 0, members - 1)
+if states then return {members, packed, states} end
 return {members, packed}
 """
 )
@@ -83,7 +94,8 @@ return {members, packed}
 # Batches must reach NEW in the order they left OLD, so the journal's `seq` is taken from OLD's
 # counter KEYS[3] in the same atomic step: unlike `claimed_at` (the mover's clock ARGV[3]), it
 # cannot be reordered by a clock stepping back or by skew between movers on several hosts.
-# Returns {count, packed items}.
+# Iterable-job states (key prefix ARGV[6]) go into the journal's `states`, as in claim_zset_lua.
+# Returns {count, packed items[, packed states when any]}.
 claim_list_lua = (
     """
 local source = KEYS[1]
@@ -94,6 +106,7 @@ local max_bytes = tonumber(ARGV[2])
 local claimed_at = ARGV[3]
 local queues = ARGV[4]
 local queue = ARGV[5]
+local prefix = ARGV[6] or ''
 """
     + _CLAIM_HELPERS
     + """
@@ -113,10 +126,13 @@ while members < limit and bytes < max_bytes do
 end
 if members == 0 then return {0} end
 local packed = cmsgpack.pack(taken)
+local states = take_states(taken, 1, 1, prefix)
 redis.call('HSET', journal, 'source', source, 'kind', 'list', 'count', members,
            'items', packed, 'seq', redis.call('INCR', sequence), 'claimed_at', claimed_at,
            'queues', queues, 'queue', queue)
+if states then redis.call('HSET', journal, 'states', states) end
 redis.call('LTRIM', source, members, -1)
+if states then return {members, packed, states} end
 return {members, packed}
 """
 )
@@ -124,9 +140,12 @@ return {members, packed}
 # Applies one journalled batch to NEW unless its id is already in the applied-marker zset
 # KEYS[2]: the marker, not ZADD's set semantics, stops a replay from bringing back a job
 # NEW's poller already ran. Items go to KEYS[1] (ZADD with the original score strings, or
-# RPUSH in journal order plus SADD of the queue name to KEYS[3]). Returns the count applied,
-# 0 for a batch applied before. The marker is written last: a failed write leaves no marker.
-apply_lua = """
+# RPUSH in journal order plus SADD of the queue name to KEYS[3]), and the batch's iterable-job
+# states ARGV[7] ('' for none) next to them. Returns the count applied, 0 for a batch applied
+# before. The marker is written last: a failed write leaves no marker.
+apply_lua = (
+    PUT_STATES_LUA
+    + """
 local dest = KEYS[1]
 local applied = KEYS[2]
 local queues = KEYS[3]
@@ -136,6 +155,7 @@ local items = ARGV[3]
 local queue = ARGV[4]
 local now = tonumber(ARGV[5])
 local ttl_s = tonumber(ARGV[6])
+local states = ARGV[7] or ''
 
 if kind ~= 'zset' and kind ~= 'list' then
   return redis.error_reply('ERR unknown journal kind ' .. kind)
@@ -162,9 +182,11 @@ else
   end
   redis.call('SADD', queues, queue)
 end
+put_states(states)
 redis.call('ZADD', applied, now, batch_id)
 redis.call('ZREMRANGEBYSCORE', applied, '-inf', now - ttl_s)
 redis.call('EXPIRE', applied, ttl_s)
 if kind == 'zset' then return #list / 2 end
 return #list
 """
+)

@@ -27,7 +27,8 @@ from supervisor.errors import (
     RedisUnavailableError,
     UsageError,
 )
-from supervisor.layouts.sidekiq.backlog import queue_names, read_processes
+from supervisor.layouts.sidekiq.backlog import queue_names
+from supervisor.layouts.sidekiq.heartbeats import Heartbeat, QuietSpan, alive, read_heartbeats
 from supervisor.migration import lua
 from supervisor.redact import url_host
 from supervisor.servers.facts import read_facts
@@ -46,7 +47,8 @@ CONNECT_TIMEOUT_S = 5.0
 COMMAND_TIMEOUT_S = 60.0  # a bounded Lua call takes milliseconds; this only catches a dead link
 WAIT_TIMEOUT_MS = 5000
 FOLLOW_INTERVAL_S = 1.0
-FOLLOW_CONFIRMATIONS = 3  # --follow ends after this many empty, idle looks at OLD in a row
+FOLLOW_CONFIRMATIONS = 3  # --follow ends after this many empty, idle looks at OLD in a row,
+# and once those looks saw every live process on OLD beat twice (QuietSpan)
 PROGRESS_EVERY_S = 1.0
 
 Progress = Callable[[str, int, int], None]  # (key label, items moved so far, items expected)
@@ -230,6 +232,7 @@ class _Batch:
     items: bytes
     queues: str = ""
     queue: str = ""
+    states: bytes = b""  # iterable jobs' `it-<jid>` hashes claimed with the items (iterable.py)
 
     @property
     def journal(self) -> str:
@@ -283,7 +286,7 @@ class Mover:
         started = self._clock()
         replayed = 0
         skipped: set[str] = set()
-        idle_looks = 0
+        idle_looks, span = 0, QuietSpan()
         while True:
             moved_before = sum(self._moved.values())
             replayed += self.replay()
@@ -297,11 +300,11 @@ class Mover:
                 self._drain(source, due_within_s)
             if not follow:
                 break
-            quiet = sum(self._moved.values()) == moved_before and self._old_is_idle(
-                sources, due_within_s
-            )
+            idle, processes = self._old_is_idle(sources, due_within_s)
+            quiet = sum(self._moved.values()) == moved_before and idle
             idle_looks = idle_looks + 1 if quiet else 0
-            if idle_looks >= FOLLOW_CONFIRMATIONS:
+            span = span.observe(quiet, processes, time.monotonic())
+            if idle_looks >= FOLLOW_CONFIRMATIONS and span.covers(time.monotonic()):
                 break
             time.sleep(FOLLOW_INTERVAL_S)
         self.flush_ack()
@@ -414,11 +417,11 @@ class Mover:
                 pipe.delete(*self._pending_acks)
             keys = [source.key, journal, k.MIGRATE_SEQUENCE]
             if source.kind == "zset":
-                args = [self._batch, max_score, self._max_bytes, now]
+                args = [self._batch, max_score, self._max_bytes, now, self._prefix]
                 self._claim_zset(keys, args, pipe)
             else:
                 queues = self._prefix + k.QUEUES
-                args = [self._batch, self._max_bytes, now, queues, source.queue]
+                args = [self._batch, self._max_bytes, now, queues, source.queue, self._prefix]
                 self._claim_list(keys, args, pipe)
             replies = pipe.execute(raise_on_error=False)
             self._pending_acks = []
@@ -437,14 +440,15 @@ class Mover:
         queues, queue = (
             (self._prefix + k.QUEUES, source.queue) if source.kind == "list" else ("", "")
         )
-        return _Batch(batch_id, source.key, source.kind, reply[1], queues, queue)
+        states = reply[2] if len(reply) > 2 else b""
+        return _Batch(batch_id, source.key, source.kind, reply[1], queues, queue, states)
 
     def _apply(self, batch: _Batch) -> int:
         """Applies on NEW (and WAITs for replicas); only then may the caller ack on OLD.
 
         Returns how many items this call added (0 when the marker says it was done before).
         """
-        if batch.kind == "zset" and not self._wait_replicas:
+        if batch.kind == "zset" and not self._wait_replicas and not batch.states:
             applied_natively = self._apply_zset_natively(batch)
             if applied_natively is not None:
                 return applied_natively
@@ -457,6 +461,7 @@ class Mover:
             batch.queue,
             repr(self._clock()),
             k.MIGRATE_APPLIED_TTL_S,
+            batch.states,
         ]
         with self._side("NEW"):
             pipe = self._new.pipeline(transaction=False)  # WAIT must ride the same connection
@@ -552,9 +557,12 @@ class Mover:
                 )
         return not wrong
 
-    def _old_is_idle(self, sources: list[Source], due_within_s: float | None = None) -> bool:
+    def _old_is_idle(
+        self, sources: list[Source], due_within_s: float | None = None
+    ) -> tuple[bool, list[Heartbeat]]:
         """Nothing movable left in the moved keys (with `due_within_s`, members due later stay
-        and do not count) and no job running on OLD that could still fail into `retry`."""
+        and do not count) and no job running on OLD that could still fail into `retry`; with
+        the live processes, whose beats say how long "idle" must last to be believed."""
         max_score = self._max_score(due_within_s)
         with self._side("OLD"):
             pipe = self._old.pipeline(transaction=False)
@@ -564,8 +572,9 @@ class Mover:
                 else:
                     pipe.exists(source.key)
             if any(pipe.execute()):
-                return False
-            return not any(process.busy for process in read_processes(self._old, self._prefix))
+                return False, []
+            processes = alive(read_heartbeats(self._old, self._prefix), self._clock())
+        return not any(process.busy for process in processes), processes
 
     def _journal_keys(self) -> Iterator[str]:
         with self._side("OLD"):
@@ -633,6 +642,7 @@ def _batch_from_journal(journal: str, fields: Mapping[Any, Any]) -> _Batch | Non
             items=fields[b"items"],
             queues=_text(fields.get(b"queues", b"")),
             queue=_text(fields.get(b"queue", b"")),
+            states=fields.get(b"states", b""),
         )
     except KeyError:
         return None

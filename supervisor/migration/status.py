@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from supervisor import constants as k
 from supervisor.connections import redis_errors
 from supervisor.layouts.sidekiq.backlog import Backlog, ProcessInfo, read_backlog, read_processes
+from supervisor.layouts.sidekiq.heartbeats import ghosts, read_heartbeats
+from supervisor.layouts.sidekiq.timestamps import job_stamp
 from supervisor.migration.mover import connect, failure, require_old_url
 from supervisor.redact import redact_text, url_host
 from supervisor.servers.facts import ServerFacts, read_facts
@@ -44,6 +46,15 @@ class KeyStatus:
 
 
 @dataclass(frozen=True)
+class Ghost:
+    """A heartbeat hash without TTL whose process stopped beating long ago (see heartbeats.py)."""
+
+    identity: str
+    busy: int
+    last_beat_age_s: float
+
+
+@dataclass(frozen=True)
 class SideStatus:
     """Everything `status` shows about one Redis."""
 
@@ -54,6 +65,7 @@ class SideStatus:
     private_lists: dict[str, KeyStatus] = field(default_factory=dict)
     sets: dict[str, KeyStatus] = field(default_factory=dict)
     processes: list[ProcessInfo] = field(default_factory=list)
+    ghosts: list[Ghost] = field(default_factory=list)
     cluster: bool = False
     maxmemory_policy: str | None = None
     error: str | None = None  # why the keys could not be read (cluster mode), if so
@@ -92,6 +104,12 @@ def warnings(side: SideStatus) -> list[str]:
             " journals of cointoss migrate (a run in progress, or one that was killed):"
             " run cointoss migrate to finish moving them; they are on neither side's queues"
         )
+    found += [
+        f"{side.role} process {ghost.identity} is dead but its heartbeat has no expiry (last beat"
+        f" {_duration(ghost.last_beat_age_s)} ago, busy {ghost.busy}): not counted as live or"
+        f" busy; delete its hash and remove it from the processes set"
+        for ghost in side.ghosts
+    ]
     if not side.backlog.complete and not side.backlog.wrong_type and not side.error:
         found.append(f"{side.role}: the key scan was cut short; counts may be incomplete")
     return found
@@ -181,7 +199,7 @@ def _read_keys(
     facts: ServerFacts,
 ) -> SideStatus:
     """Counts from `read_backlog`, plus ages, consumers and server settings for the table."""
-    backlog = read_backlog(client, prefix)
+    backlog = read_backlog(client, prefix, now)
     names = list(backlog.queues)
     pipe = client.pipeline(transaction=False)
     for name in names:
@@ -204,7 +222,11 @@ def _read_keys(
         queues={n: s for n, s in lists.items() if not n.startswith(k.PRIVATE_QUEUE_MARK)},
         private_lists={n: s for n, s in lists.items() if n.startswith(k.PRIVATE_QUEUE_MARK)},
         sets=sets,
-        processes=read_processes(client, prefix),
+        processes=read_processes(client, prefix, now),
+        ghosts=[
+            Ghost(g.identity, g.busy, _round(g.beat_age_s(now)) or 0.0)
+            for g in ghosts(read_heartbeats(client, prefix), now)
+        ],
     )
 
 
@@ -218,15 +240,12 @@ def _set_status(key: str, size: int, reply: Any, now: float) -> KeyStatus:
 
 
 def _job_age(raw: Any, now: float, field: str = "enqueued_at") -> float | None:
-    """Age from the job JSON's float epoch seconds; a member that is not JSON has no age."""
+    """Age from the job's `field` (else `created_at`), read as Sidekiq 8 reads either form; a
+    member that is not JSON has no age."""
     if not isinstance(raw, bytes | str):
         return None
-    try:
-        job = json.loads(raw)
-        stamp = job.get(field) or job.get("created_at")
-        return _round(now - float(stamp))
-    except (ValueError, TypeError, AttributeError):
-        return None
+    stamp = job_stamp(raw, field, "created_at")
+    return None if stamp is None else _round(now - stamp)
 
 
 def _round(value: float | None) -> float | None:
@@ -240,6 +259,7 @@ def _side_dict(side: SideStatus) -> dict[str, Any]:
         "private_lists": {name: asdict(s) for name, s in sorted(side.private_lists.items())},
         **{key: asdict(s) for key, s in side.sets.items()},
         "processes": [asdict(p) for p in side.processes],
+        "ghosts": [asdict(g) for g in side.ghosts],
         "live_processes": side.backlog.live_processes,
         "busy": side.backlog.busy,
         "moving": side.backlog.moving,

@@ -6,26 +6,40 @@ Pure: the checks' results, the random source and the settings come in as argumen
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
+from supervisor.layouts.sidekiq.heartbeats import Heartbeat, QuietSpan
 from supervisor.settings import Settings
 from supervisor.toss.decide import Coin, Decision, OldState, decide
 
 
 @dataclass(frozen=True)
 class Confirmations:
-    """Consecutive drained checks; any other result (backlog, or OLD unreadable) starts over."""
+    """Consecutive drained checks; any other result (backlog, or OLD unreadable) starts over.
+
+    Confirmed after `needed` of them, once they also span two beats of every process still
+    live on OLD: its `busy` lags up to one beat behind what it runs.
+    """
 
     needed: int
     count: int = 0
+    span: QuietSpan = field(default_factory=QuietSpan)
+    spanned: bool = False
 
-    def observe(self, drained: bool | None) -> Confirmations:
-        """`drained` is None when the check failed: an unknown OLD is never counted as drained."""
-        return Confirmations(self.needed, self.count + 1 if drained else 0)
+    def observe(
+        self, drained: bool | None, heartbeats: Iterable[Heartbeat] = (), now: float = 0.0
+    ) -> Confirmations:
+        """`drained` is None when the check failed: an unknown OLD is never counted as drained.
+
+        `heartbeats` are OLD's live processes at this check, `now` the caller's clock.
+        """
+        span = self.span.observe(bool(drained), heartbeats, now)
+        return Confirmations(self.needed, self.count + 1 if drained else 0, span, span.covers(now))
 
     @property
     def confirmed(self) -> bool:
-        return self.count >= self.needed
+        return self.count >= self.needed and self.spanned
 
 
 def jitter_delay(rng: random.Random, max_s: float) -> float:

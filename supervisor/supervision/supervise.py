@@ -13,14 +13,14 @@ import random
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from supervisor.errors import CoinTossError
-from supervisor.logs import get_logger
+from supervisor.logs import get_logger, output
 from supervisor.settings import Settings
-from supervisor.supervision import automigrate, signals
+from supervisor.supervision import automigrate, signals, tree
 from supervisor.supervision.child import spawn
 from supervisor.supervision.convergence import Confirmations, drained_decision, jitter_delay
 from supervisor.supervision.oldwatch import OldWatch
@@ -45,27 +45,49 @@ class Phase(Enum):
     """What the supervisor is doing with its worker."""
 
     RUNNING = "running"  # the worker runs; nothing was asked of it
-    STOPPING = "stopping"  # a stop was asked: exit as soon as the worker has ended
-    RESTARTING = "restarting"  # we asked the worker to end: start the next one at once
+    STOPPING = "stopping"  # a stop was asked: exit as soon as the worker's tree has ended
+    RESTARTING = "restarting"  # we asked the worker to end: start the next one once its tree has
     BACKOFF = "backoff"  # the worker died: wait, then start the next one
 
 
 class Timer(Enum):
     KILL = "kill"  # the graceful stop ran out of time
+    TREE_CHECK = "tree_check"  # the first process is gone: look again at what is left of its tree
     RESTART = "restart"  # the backoff after a death is over
     STATS = "stats"  # next worker_stats sample
     DRAIN_CHECK = "drain_check"  # next look at OLD
     DRAIN_RESTART = "drain_restart"  # OLD confirmed drained; the jittered pause is over
 
 
+# How often the rest of a tree is looked at once its first process is gone. Members that are not
+# our children end without telling us (their own parent reaps them), so this is a poll; it runs
+# only while a life is ending, never while the worker simply runs.
+TREE_POLL_S = 0.1
+# A log pipe nobody reads: how often the loop retries the lines it holds back, and how long the
+# supervisor waits for them on its way out at most (a stop still ends within its timeout).
+OUTPUT_RETRY_S = 0.25
+OUTPUT_DRAIN_S = 1.0
+
+
 @dataclass
 class Worker:
-    """The current child: its pid, the decision it runs under and its sampler."""
+    """One life: the first process (which leads its own group), its decision, its sampler, and
+    what is known of its end."""
 
     pid: int
     decision: Decision
     started_at: float
     sampler: WorkerSampler | None
+    status: int | None = None  # the first process's wait status, once reaped
+    ended_at: float = 0.0
+    killed: bool = False  # the stop timeout ran out: whatever is left gets KILL
+    termed: set[int] = field(default_factory=set)  # adopted orphans already sent TERM
+    group_stopped: bool = False  # a stop signal already went to the whole group
+    leftovers: bool = False  # the first process ended before the rest of its tree
+
+    @property
+    def pgid(self) -> int:
+        return self.pid
 
 
 def run(command: list[str], settings: Settings) -> int:
@@ -73,6 +95,7 @@ def run(command: list[str], settings: Settings) -> int:
     environ = launch_environ()
     path = resolve_command(command, environ)
     signal.pthread_sigmask(signal.SIG_BLOCK, signals.WAITED)
+    output().never_block()
     subreaper = become_subreaper()
     identity = current_identity(environ)
     log = get_logger()
@@ -88,7 +111,8 @@ def run(command: list[str], settings: Settings) -> int:
     )
     supervisor = Supervisor(command, path, settings, identity, log)
     code = supervisor.serve(decision)
-    log.info("supervisor_exit", exit_code=code)
+    log.info("supervisor_exit", exit_code=code, log_lines_dropped=output().dropped)
+    output().drain(supervisor.drain_budget())
     if supervisor.fatal is not None:
         raise supervisor.fatal  # its one line on stderr, and its exit code (78)
     return code
@@ -128,6 +152,7 @@ class Supervisor:
         self.next_decision: Decision | None = None  # for RESTARTING; None means toss again
         self.last_exit_code = 0
         self.exit_code: int | None = None
+        self.stop_deadline: float | None = None  # when a requested stop must be over
         self.fatal: CoinTossError | None = None  # OLD refused a command: stop, then exit with it
 
     # --- the loop -------------------------------------------------------------------------
@@ -139,14 +164,19 @@ class Supervisor:
             if info is not None:
                 self._on_signal(info.si_signo)
             self._run_due_timers()
+            if output().pending:
+                output().retry()
         self._stop_watching_old()
         return self.exit_code
 
     def _wait(self) -> Any:
         """Sleeps in the kernel until a waited signal arrives or the earliest timer is due."""
-        if not self.timers:
+        deadlines = [*self.timers.values()]
+        if output().pending:
+            deadlines.append(self.clock() + OUTPUT_RETRY_S)
+        if not deadlines:
             return signal.sigwaitinfo(signals.WAITED)
-        timeout = max(0.0, min(self.timers.values()) - self.clock())
+        timeout = max(0.0, min(deadlines) - self.clock())
         return signal.sigtimedwait(signals.WAITED, timeout)
 
     def _run_due_timers(self) -> None:
@@ -159,6 +189,8 @@ class Supervisor:
     def _on_timer(self, timer: Timer) -> None:
         if timer is Timer.KILL:
             self._kill_worker()
+        elif timer is Timer.TREE_CHECK:
+            self._check_tree()
         elif timer is Timer.RESTART:
             self._start_next(None)
         elif timer is Timer.STATS:
@@ -171,6 +203,12 @@ class Supervisor:
     def _after(self, timer: Timer, seconds: float) -> None:
         self.timers[timer] = self.clock() + seconds
 
+    def drain_budget(self) -> float:
+        """How long the held-back log lines may delay the exit: never past a stop's deadline."""
+        if self.stop_deadline is None:
+            return OUTPUT_DRAIN_S
+        return min(OUTPUT_DRAIN_S, max(0.0, self.stop_deadline - self.clock()))
+
     # --- signals --------------------------------------------------------------------------
 
     def _on_signal(self, signum: int) -> None:
@@ -180,13 +218,14 @@ class Supervisor:
         if self.worker is None:
             self.log.info("signal_not_forwarded", signal=signals.name(signum), reason="no_worker")
         else:
-            os.kill(self.worker.pid, signum)
-            self.log.info("signal_forwarded", signal=signals.name(signum), pid=self.worker.pid)
+            self._send(signum)
         if signum in signals.STOP_REQUESTS:
             self._request_stop(signum)
 
     def _request_stop(self, signum: int) -> None:
         """Forwarded already; now wait up to the stop timeout (or exit at once with no worker)."""
+        if self.stop_deadline is None:
+            self.stop_deadline = self.clock() + self.settings.stop_timeout
         if self.worker is None:
             self.exit_code = self.last_exit_code
             return
@@ -198,20 +237,36 @@ class Supervisor:
         self.phase = Phase.STOPPING
         for timer in (Timer.RESTART, Timer.DRAIN_CHECK, Timer.DRAIN_RESTART):
             self.timers.pop(timer, None)
-        self.timers.setdefault(Timer.KILL, self.clock() + self.settings.stop_timeout)
+        self.timers.setdefault(Timer.KILL, self.stop_deadline)
+
+    def _send(self, signum: int) -> None:
+        """To the first process, or to its whole group when asked to (MIGRATION_FORWARD_TO_GROUP)
+        or when the first process is gone and only the rest of its tree is left to hear it."""
+        assert self.worker is not None
+        if self.worker.status is None and not self.settings.forward_to_group:
+            os.kill(self.worker.pid, signum)
+            self.log.info("signal_forwarded", signal=signals.name(signum), pid=self.worker.pid)
+            return
+        try:
+            os.killpg(self.worker.pgid, signum)
+        except ProcessLookupError:
+            return
+        self.worker.group_stopped |= signum in signals.STOP_REQUESTS
+        self.log.info("signal_forwarded", signal=signals.name(signum), pgid=self.worker.pgid)
 
     def _kill_worker(self) -> None:
-        """The graceful stop ran out of time: KILL the worker and every process of its group."""
+        """The graceful stop ran out of time: KILL the whole tree (group and adopted orphans)."""
         if self.worker is None:
             return
+        left = tree.members(self.worker.pgid)
         self.log.warning(
-            "stop_timeout", pid=self.worker.pid, stop_timeout_s=self.settings.stop_timeout
+            "stop_timeout",
+            pid=self.worker.pid,
+            stop_timeout_s=self.settings.stop_timeout,
+            processes=len(left),
         )
-        for kill in (os.killpg, os.kill):
-            try:
-                kill(self.worker.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                continue
+        self.worker.killed = True
+        tree.send(self.worker.pgid, left.adopted, signal.SIGKILL)
 
     def _reap(self) -> None:
         for pid, status in reap_all():
@@ -219,6 +274,42 @@ class Supervisor:
                 self._on_worker_exit(status)
             else:
                 self.log.info("orphan_reaped", pid=pid, exit_code=signals.exit_code(status))
+        if self.worker is not None and self.worker.status is not None:
+            self._check_tree()
+
+    def _check_tree(self) -> None:
+        """The first process is gone: the life ends once nothing of its tree is left. Until then
+        the rest gets TERM once (each adopted orphan as it shows up), KILL after the stop timeout."""
+        worker = self.worker
+        if worker is None or worker.status is None:
+            return
+        self.timers.pop(Timer.TREE_CHECK, None)
+        left = tree.members(worker.pgid)
+        if not left:
+            self._on_life_end(worker)
+            return
+        if worker.killed:
+            worker.leftovers = True
+            tree.send(worker.pgid, left.adopted, signal.SIGKILL)
+        elif not worker.leftovers:
+            worker.leftovers = True
+            self.timers.setdefault(Timer.KILL, self.clock() + self.settings.stop_timeout)
+            self.log.info(
+                "worker_tree_stopping",
+                pid=worker.pid,
+                pgid=worker.pgid,
+                processes=len(left),
+                pids=left.pids,
+                signal=signals.name(signals.GRACEFUL_STOP),
+                kill_in_s=round(max(0.0, self.timers[Timer.KILL] - self.clock()), 3),
+            )
+            worker.termed.update(left.adopted)
+            group = None if worker.group_stopped else worker.pgid  # told already: once is enough
+            tree.send(group, left.adopted, signals.GRACEFUL_STOP)
+        elif new := set(left.adopted) - worker.termed:
+            worker.termed.update(new)
+            tree.send(None, sorted(new), signals.GRACEFUL_STOP)
+        self._after(Timer.TREE_CHECK, TREE_POLL_S)
 
     # --- the worker's life ------------------------------------------------------------------
 
@@ -247,6 +338,7 @@ class Supervisor:
             self._after_death(exc.exit_code)
 
     def _on_worker_exit(self, status: int) -> None:
+        """The first process has ended: its code is the life's, but the life lasts as long as its tree."""
         assert self.worker is not None
         code = signals.exit_code(status)
         ended_by = signals.ended_by_signal(status)
@@ -258,10 +350,26 @@ class Supervisor:
             runtime_s=round(self.clock() - self.worker.started_at, 3),
             phase=self.phase.value,
         )
-        self.worker = None
+        self.worker.status = status
+        self.worker.ended_at = self.clock()
         self.last_exit_code = code
-        for timer in (Timer.KILL, Timer.STATS, Timer.DRAIN_CHECK, Timer.DRAIN_RESTART):
+        for timer in (Timer.STATS, Timer.DRAIN_CHECK, Timer.DRAIN_RESTART):
             self.timers.pop(timer, None)
+
+    def _on_life_end(self, worker: Worker) -> None:
+        """Nothing of the tree is left: now, and only now, exit or start the next life."""
+        if worker.leftovers:
+            self.log.info(
+                "worker_tree_exited",
+                pid=worker.pid,
+                pgid=worker.pgid,
+                killed=worker.killed,
+                after_s=round(self.clock() - worker.ended_at, 3),
+            )
+        self.worker = None
+        for timer in (Timer.KILL, Timer.TREE_CHECK):
+            self.timers.pop(timer, None)
+        code = self.last_exit_code
         if self.phase is Phase.STOPPING:
             self.exit_code = self.fatal.exit_code if self.fatal else code
         elif self.phase is Phase.RESTARTING:
@@ -298,10 +406,10 @@ class Supervisor:
 
     def _restart_gracefully(self, reason: str, next_decision: Decision | None) -> None:
         """Asks the worker to finish (TERM, then KILL after the stop timeout) and starts the next."""
-        if self.worker is None or self.phase is not Phase.RUNNING:
+        if self.worker is None or self.worker.status is not None or self.phase is not Phase.RUNNING:
             return
         self.log.info("worker_restarting", reason=reason, pid=self.worker.pid)
-        os.kill(self.worker.pid, signals.GRACEFUL_STOP)
+        self._send(signals.GRACEFUL_STOP)
         self.phase = Phase.RESTARTING
         self.next_decision = next_decision
         self._after(Timer.KILL, self.settings.stop_timeout)
@@ -351,7 +459,11 @@ class Supervisor:
         if not self._watches_old(self.worker.decision):
             self._after(Timer.DRAIN_CHECK, self.settings.drain_check_interval)
             return
-        self.confirmations = self.confirmations.observe(backlog.drained if backlog else None)
+        self.confirmations = self.confirmations.observe(
+            backlog.drained if backlog else None,
+            backlog.heartbeats if backlog else (),
+            self.clock(),
+        )
         self.log.info(
             "drain_check",
             drained=bool(backlog and backlog.drained),

@@ -9,17 +9,23 @@ from typing import Any
 
 
 class WorkerSampler:
-    """Keeps one psutil handle per child so `cpu_percent` measures the time since the last sample."""
+    """Keeps one psutil handle per child so `cpu_percent` measures the time since the last sample.
+
+    The tree is every descendant of the supervisor: the worker's own descendants and the orphans
+    of its tree that the supervisor adopted (as PID 1 or subreaper), which a worker's
+    `children()` no longer lists. The supervisor runs nothing else, so nothing else is counted.
+    """
 
     def __init__(self, pid: int) -> None:
         import psutil
 
         self.pid = pid
         self._process = psutil.Process(pid)
+        self._supervisor = psutil.Process()
         self._process.cpu_percent(None)  # primes the counter; the first real figure comes next
 
     def sample(self) -> dict[str, Any] | None:
-        """RSS, CPU %, threads and descendants of the worker; None once it is gone."""
+        """RSS, CPU %, threads of the worker, and descendants and RSS of its tree; None once it is gone."""
         import psutil
 
         try:
@@ -27,16 +33,19 @@ class WorkerSampler:
                 rss = self._process.memory_info().rss
                 cpu = self._process.cpu_percent(None)
                 threads = self._process.num_threads()
-            descendants = self._process.children(recursive=True)
+            tree = self._supervisor.children(recursive=True)
+            adopted = [child for child in self._supervisor.children() if child.pid != self.pid]
         except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
             return None
+        others = [process for process in tree if process.pid != self.pid]
         return {
             "pid": self.pid,
             "rss_bytes": rss,
             "cpu_percent": cpu,
             "threads": threads,
-            "descendants": len(descendants),
-            "tree_rss_bytes": rss + _total_rss(descendants),
+            "descendants": len(others),
+            "adopted": len(adopted),
+            "tree_rss_bytes": rss + _total_rss(others),
         }
 
 

@@ -11,6 +11,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import psutil
+import pytest
+
 from tests.conftest import child_env, cointoss_argv
 
 SUPPORT = Path(__file__).resolve().parent
@@ -33,14 +36,51 @@ def supervise_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return child_env(env)
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = LIVENESS_S, what: str = "") -> Any:
-    """Polls until `predicate()` is truthy; fails the test with `what` after `timeout` seconds."""
+PID_NAMESPACE_COMMANDS = (
+    ["unshare", "--pid", "--fork", "--mount-proc"],  # as root
+    ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc"],  # unprivileged
+)
+
+
+def pid_namespace_prefix() -> list[str] | None:
+    """The first `unshare` form this machine allows, or None."""
+    for prefix in PID_NAMESPACE_COMMANDS:
+        try:
+            probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if probe.returncode == 0:
+            return prefix
+    return None
+
+
+PID1_PREFIX = pid_namespace_prefix() or []
+needs_pid_namespace = pytest.mark.skipif(
+    not PID1_PREFIX,
+    reason="this machine refuses `unshare --pid` (as root and via a user namespace)",
+)
+
+
+def host_pid_of_supervisor(unshare_pid: int) -> int:
+    """Under `unshare --fork` the supervisor is unshare's only child (PID 1 inside)."""
+    return wait_until(
+        lambda: [c.pid for c in psutil.Process(unshare_pid).children()], what="unshare's child"
+    )[0]
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout: float = LIVENESS_S, what: str = "", every: float = 0.02
+) -> Any:
+    """Polls until `predicate()` is truthy; fails the test with `what` after `timeout` seconds.
+
+    `every` spaces out predicates that cost a process each (`podman logs`) on a shared machine.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.02)
+        time.sleep(every)
     raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
 
 

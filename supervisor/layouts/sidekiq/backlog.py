@@ -1,17 +1,19 @@
 """Reads what is left on a Sidekiq Redis, and judges whether it is drained.
 
 DESIGN's definition: drained when every `queue:*` list, `schedule` and `retry` are empty and no
-live Sidekiq process is busy. `dead` is reported but never blocks draining. Jobs a mover has
+live Sidekiq process is busy (a ghost heartbeat, see heartbeats.py, is not a live process). `dead` is reported but never blocks draining. Jobs a mover has
 claimed but not yet acknowledged (a journal on OLD, left by a killed `cointoss migrate`) block it
 too: they are on neither side's lists, and retiring OLD then would lose them.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from supervisor import constants as k
+from supervisor.layouts.sidekiq.heartbeats import Heartbeat, alive, read_heartbeats
 
 if TYPE_CHECKING:
     import redis
@@ -31,6 +33,7 @@ class Backlog:
     wrong_type: tuple[str, ...] = ()  # keys that hold another type: never "drained" past them
     moving: int = 0  # jobs in journals: claimed from OLD by a mover, not yet acknowledged
     moving_batches: int = 0  # journals; `cointoss migrate` replays them
+    heartbeats: tuple[Heartbeat, ...] = ()  # the live processes, for QuietSpan
 
     @property
     def queued(self) -> int:
@@ -80,7 +83,7 @@ class ProcessInfo:
     quiet: bool
 
 
-def read_backlog(client: redis.Redis, prefix: str = "") -> Backlog:
+def read_backlog(client: redis.Redis, prefix: str = "", now: float | None = None) -> Backlog:
     """Counts everything that keeps a Redis from being drained, in pipelined round trips."""
     names, complete = queue_names(client, prefix)
     journals, journals_complete = scan_keys(client, k.MIGRATE_JOURNAL_PREFIX)
@@ -99,7 +102,7 @@ def read_backlog(client: redis.Redis, prefix: str = "") -> Backlog:
     keys = [k.QUEUE_PREFIX + name for name in names] + [k.SCHEDULE, k.RETRY, k.DEAD]
     wrong = tuple(key for key, reply in zip(keys, replies, strict=True) if _is_wrong_type(reply))
     *lengths, schedule, retry, dead = (0 if _is_wrong_type(r) else r for r in replies)
-    processes = read_processes(client, prefix)
+    processes = alive(read_heartbeats(client, prefix), time.time() if now is None else now)
     return Backlog(
         queues=dict(zip(names, lengths, strict=True)),
         schedule=schedule,
@@ -111,27 +114,16 @@ def read_backlog(client: redis.Redis, prefix: str = "") -> Backlog:
         wrong_type=wrong,
         moving=moving,
         moving_batches=len(journals),
+        heartbeats=tuple(processes),
     )
 
 
-def read_processes(client: redis.Redis, prefix: str = "") -> list[ProcessInfo]:
-    """A process is live while its heartbeat hash exists (EXPIRE 60); busy is what it reports."""
-    identities = sorted(_text(p) for p in client.smembers(prefix + k.PROCESSES))
-    if not identities:
-        return []
-    pipe = client.pipeline(transaction=False)
-    for identity in identities:
-        pipe.hmget(prefix + identity, [k.HEARTBEAT_BUSY_FIELD, k.HEARTBEAT_QUIET_FIELD])
-        pipe.exists(prefix + identity)
-    replies = pipe.execute(raise_on_error=False)
-    live = []
-    for identity, fields, exists in zip(identities, replies[::2], replies[1::2], strict=True):
-        if isinstance(exists, int) and exists > 0:  # an error reply is an Exception, not an int
-            busy_raw, quiet_raw = fields if isinstance(fields, list) else (b"1", None)
-            # An unreadable `busy` counts as busy: the safe error is 'not drained yet'.
-            busy = _count(busy_raw, unreadable=1)
-            live.append(ProcessInfo(identity, busy, quiet_raw == b"true"))
-    return live
+def read_processes(
+    client: redis.Redis, prefix: str = "", now: float | None = None
+) -> list[ProcessInfo]:
+    """The live processes (heartbeat hash present, not a ghost); busy is what each reports."""
+    live = alive(read_heartbeats(client, prefix), time.time() if now is None else now)
+    return [ProcessInfo(p.identity, p.busy, p.quiet) for p in live]
 
 
 def _is_wrong_type(reply: object) -> bool:
@@ -139,11 +131,11 @@ def _is_wrong_type(reply: object) -> bool:
     return isinstance(reply, Exception) and str(reply).startswith("WRONGTYPE")
 
 
-def _count(raw: bytes | None, unreadable: int = 0) -> int:
+def _count(raw: bytes | None) -> int:
     try:
         return max(int(raw or 0), 0)
     except ValueError:
-        return unreadable
+        return 0
 
 
 def _text(value: bytes | str) -> str:
