@@ -1,20 +1,8 @@
-"""Every Redis key name cointoss reads or writes, in one place. Nothing else builds key strings."""
+"""cointoss's own Redis keys and limits; each queue system's key names live in its layout."""
 
 from __future__ import annotations
 
-# --- Sidekiq's layout (see reference/sidekiq-layout.md); all take MIGRATION_KEY_PREFIX in front.
-QUEUES = "queues"  # set of queue names clients have pushed to
-QUEUE_PREFIX = "queue:"  # list per queue; clients LPUSH, fetch BRPOPs
-SCHEDULE = "schedule"  # zset of future jobs scored by float epoch seconds
-RETRY = "retry"  # zset of failed jobs waiting for their next attempt
-DEAD = "dead"  # zset of jobs out of retries; reported, never blocks draining
-PRIVATE_QUEUE_MARK = "sq|"  # Sidekiq Pro super_fetch in-flight lists are queue:sq|<identity>|<q>
-PROCESSES = "processes"  # set of process identities; each live one has a hash <identity>
-HEARTBEAT_BUSY_FIELD = "busy"  # field of the <identity> hash: jobs running now
-HEARTBEAT_QUIET_FIELD = "quiet"  # field of the <identity> hash: "true" once TSTP was received
-HEARTBEAT_BEAT_FIELD = "beat"  # field of the <identity> hash: float epoch seconds of the last beat
-
-# --- cointoss's own keys (never prefixed: they are not Sidekiq's).
+# --- cointoss's own keys (never prefixed: they belong to no queue system).
 ROLLOUT_SEQUENCE = "cointoss:rollout:{rollout}:seq"  # INCR counter for the `even` strategy
 ROLLOUT_SEQUENCE_TTL_S = 7 * 24 * 3600  # a rollout's counter outlives any deployment
 DEFAULT_ROLLOUT = "default"
@@ -31,8 +19,3 @@ AUTOMIGRATE_LOCK_TTL_MS = 60_000  # renewed after every batch; a dead holder fre
 CHECK_TIMEOUT_S = 0.9
 SCAN_BATCH = 1000
 SCAN_MAX_CALLS = 200  # past this a keyspace is "not known to be drained", never "drained"
-
-
-def queue_key(prefix: str, name: str) -> str:
-    """`queue:<name>` under the namespace prefix."""
-    return f"{prefix}{QUEUE_PREFIX}{name}"

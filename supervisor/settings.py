@@ -146,8 +146,11 @@ class Settings(BaseSettings):
     )
     prefer_new_when_drained: bool = True
     old_unreachable: Literal["new", "fail"] = "new"
-    queue_layout: Literal["sidekiq", "none"] = "sidekiq"
+    queue_layout: Literal["sidekiq", "celery", "rq", "none"] = "sidekiq"
     key_prefix: str = ""
+    # Celery's broker settings that live in the app, not in Redis (see layouts/celery)
+    celery_visibility_timeout: float = Field(default=3600.0, gt=0)
+    celery_acks_late: bool = False
     log_format: Literal["auto", "json", "console"] = "auto"
     # supervise mode
     stop_timeout: float = Field(default=25.0, gt=0)
@@ -198,9 +201,7 @@ class Settings(BaseSettings):
 
     @property
     def drain_checks_on(self) -> bool:
-        return (
-            self.decides_by_coin and self.prefer_new_when_drained and self.queue_layout == "sidekiq"
-        )
+        return self.decides_by_coin and self.prefer_new_when_drained and self.queue_layout != "none"
 
 
 _ACCEPTED = {
@@ -213,7 +214,9 @@ _ACCEPTED = {
     "producer_export_as": "comma-separated environment variable names",
     "prefer_new_when_drained": "true or false",
     "old_unreachable": "new or fail",
-    "queue_layout": "sidekiq or none",
+    "queue_layout": "sidekiq, celery, rq or none",
+    "celery_visibility_timeout": "a number of seconds above 0",
+    "celery_acks_late": "true or false",
     "log_format": "auto, json or console",
     "max_rss": "a size in bytes such as 536870912 or 512MiB",
     "auto_migrate": "true or false",

@@ -7,7 +7,7 @@ import redis
 
 from supervisor import constants as k
 from supervisor.demo.embedded_redis import RedisServer
-from supervisor.migration import lua
+from supervisor.layouts import plain as lua
 
 JOURNAL = k.MIGRATE_JOURNAL_PREFIX + "b1"
 BIG = 4 * 1024 * 1024

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from supervisor import constants as k
 from supervisor.demo.embedded_redis import SERVER_VARIABLE, RedisServer
 from supervisor.errors import ConfigError, RedisUnavailableError, UsageError
-from supervisor.migration import lua
+from supervisor.layouts import plain as lua
+from supervisor.layouts.sidekiq.layout import SidekiqLayout
 from supervisor.migration import mover as mover_module
 from supervisor.migration.mover import Mover, run_move
 from supervisor.settings import Settings
@@ -341,7 +342,7 @@ class TestReplay:
         old, new = old_redis.client(), new_redis.client()
         old.lpush("queue:default", *[f"job{i}" for i in range(40)])
         want = old.lrange("queue:default", 0, -1)
-        source = mover_module.Source("queue:default", "queue:default", "list", queue="default")
+        source = SidekiqLayout().sources(old, ["queues"])[0]
         for clock in (4e9, 1e9, 3e9, 2e9):  # far future, then the past, then in between
             crashed = Mover(old, new, batch=10, clock=lambda clock=clock: clock)
             assert crashed._claim(source, "+inf") is not None  # claimed, never applied

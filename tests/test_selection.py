@@ -19,6 +19,7 @@ import trustme
 from supervisor import constants as k
 from supervisor.demo.embedded_redis import RedisServer, TlsFiles
 from supervisor.errors import ConfigError, RedisUnavailableError
+from supervisor.layouts.sidekiq import keys as sk
 from supervisor.logs import configure, get_logger
 from supervisor.settings import Settings
 from supervisor.toss.identity import TaskIdentity
@@ -68,8 +69,8 @@ def events() -> Events:
 
 def add_backlog(server: RedisServer, prefix: str = "") -> None:
     client = server.client()
-    client.sadd(prefix + k.QUEUES, "default")
-    client.lpush(k.queue_key(prefix, "default"), '{"class":"NoopJob","jid":"1"}')
+    client.sadd(prefix + sk.QUEUES, "default")
+    client.lpush(sk.queue_key(prefix, "default"), '{"class":"NoopJob","jid":"1"}')
 
 
 def stopped_server(redis_factory: type[RedisServer], **kwargs: Any) -> RedisServer:
@@ -116,12 +117,12 @@ class TestDrainAwareChoice:
     @pytest.mark.parametrize(
         ("setup", "drained"),
         [
-            (lambda c: c.zadd(k.SCHEDULE, {'{"jid":"s"}': time.time() + 3600}), False),
-            (lambda c: c.zadd(k.RETRY, {'{"jid":"r"}': time.time() + 60}), False),
-            (lambda c: c.zadd(k.DEAD, {'{"jid":"d"}': time.time()}), True),
+            (lambda c: c.zadd(sk.SCHEDULE, {'{"jid":"s"}': time.time() + 3600}), False),
+            (lambda c: c.zadd(sk.RETRY, {'{"jid":"r"}': time.time() + 60}), False),
+            (lambda c: c.zadd(sk.DEAD, {'{"jid":"d"}': time.time()}), True),
             (lambda c: c.lpush("queue:critical", "{}"), False),  # a queue missing from `queues`
-            (lambda c: (c.sadd(k.PROCESSES, "w1"), c.hset("w1", "busy", "2")), False),
-            (lambda c: c.sadd(k.PROCESSES, "gone"), True),  # heartbeat expired: not live
+            (lambda c: (c.sadd(sk.PROCESSES, "w1"), c.hset("w1", "busy", "2")), False),
+            (lambda c: c.sadd(sk.PROCESSES, "gone"), True),  # heartbeat expired: not live
         ],
         ids=["schedule", "retry", "dead-only", "unlisted-queue", "busy-process", "dead-process"],
     )

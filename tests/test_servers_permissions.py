@@ -25,11 +25,11 @@ ACLS = {
     "status": "+ping +hello +smembers +scan +hget +hmget +pttl +llen +zcard +lindex +zrange ~*",
     "migrate OLD": (
         "+ping +hello +exists +type +scan +smembers +hmget +pttl +hgetall +del +zcount +llen"
-        " +script|load +evalsha +zrangebyscore +zremrangebyrank +lrange +ltrim +hset +incr ~*"
+        " +script|load +evalsha +zrangebyscore +zremrangebyrank +lrange +ltrim +hset +incr +time ~*"
     ),
     "migrate NEW": (
         "+ping +hello +set +del +type +script|load +evalsha +watch +unwatch +zscore +multi +exec"
-        " +zadd +zremrangebyscore +expire +rpush +sadd ~*"
+        " +zadd +zremrangebyscore +expire +rpush +sadd +hset +pexpireat ~*"
     ),
     "auto-migrate OLD": "+set +get +pexpire ~*",  # on top of "toss OLD" and "migrate OLD"
 }
@@ -60,12 +60,15 @@ def seed(client) -> None:  # type: ignore[no-untyped-def]
     client.lpush("queue:default", json.dumps({"jid": "q", "enqueued_at": 1.0}))
     for key in ("schedule", "retry", "dead"):
         client.zadd(key, {json.dumps({"jid": key, "created_at": 1.0}): 4102444800})
+    client.hset("it-schedule", mapping={"ex": 1, "c": "10"})  # Sidekiq 7.3+ iterable state
+    client.expire("it-schedule", 86400)
     heartbeat(client, "host:1:abc", busy=0)
 
 
 # INFO and CONFIG GET (6.2 logs `config`) are asked only to show maxmemory-policy (refused, it is reported unknown
-# with a warning); redis-py's handshake tries CLIENT SETINFO (and more) and ignores a refusal.
-OPTIONAL = frozenset({"info", "config", "config|get", "client", "client|setinfo"})
+# with a warning); redis-py's handshake tries CLIENT SETINFO (and more) and ignores a refusal;
+# PEXPIRETIME (7.0+) reads an iterable state's expiry to the ms, else TIME + PTTL do.
+OPTIONAL = frozenset({"info", "config", "config|get", "client", "client|setinfo", "pexpiretime"})
 
 
 def denied(server: RedisServer) -> list[str]:
@@ -130,6 +133,8 @@ def test_migrate(redis_factory: type[RedisServer]) -> None:
     assert result.returncode == 0, result.stderr
     assert re.search(r"total\s+4\b", result.stdout), result.stdout
     assert admin(new).zcard("schedule") == admin(new).llen("queue:default") == 1
+    assert admin(new).hgetall("it-schedule") == {b"ex": b"1", b"c": b"10"}
+    assert 0 < admin(new).ttl("it-schedule") <= 86400
     assert denied(old) == denied(new) == []
 
 

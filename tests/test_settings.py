@@ -161,7 +161,7 @@ def test_tls_acl_and_unix_urls_are_accepted() -> None:
         ("MIGRATION_PRODUCER_EXPORT_AS", " , ", "names no variable"),
         ("MIGRATION_PREFER_NEW_WHEN_DRAINED", "perhaps", "true or false"),
         ("MIGRATION_OLD_UNREACHABLE", "ignore", "new or fail"),
-        ("MIGRATION_QUEUE_LAYOUT", "resque", "sidekiq or none"),
+        ("MIGRATION_QUEUE_LAYOUT", "resque", "sidekiq, celery, rq or none"),
         ("MIGRATION_LOG_FORMAT", "xml", "auto, json or console"),
         ("MIGRATION_STOP_TIMEOUT", "0", "above 0"),
         ("MIGRATION_MAX_RESTARTS", "-1", "0 or more"),

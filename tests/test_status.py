@@ -10,8 +10,8 @@ import pytest
 
 from supervisor import constants as k
 from supervisor.demo.embedded_redis import RedisServer
-from supervisor.layouts.sidekiq.backlog import Backlog
-from supervisor.migration import lua
+from supervisor.layouts import plain as lua
+from supervisor.layouts.base import Backlog
 from supervisor.migration.status import DRAINED, DRAINING, ONLY_SCHEDULED, RETIRABLE, verdict
 from tests.conftest import heartbeat, run_cointoss, start_cointoss
 
@@ -45,11 +45,11 @@ class TestVerdict:
         [
             (Backlog(queues={"default": 3}), DRAINING),
             (Backlog(busy=1, live_processes=1), DRAINING),
-            (Backlog(schedule=2, live_processes=1), ONLY_SCHEDULED),
-            (Backlog(retry=2), ONLY_SCHEDULED),
-            (Backlog(schedule=1, complete=False), DRAINING),
-            (Backlog(dead=9, live_processes=2), DRAINED),
-            (Backlog(dead=9), RETIRABLE),
+            (Backlog(waiting={"schedule": 2}, live_processes=1), ONLY_SCHEDULED),
+            (Backlog(waiting={"retry": 2}), ONLY_SCHEDULED),
+            (Backlog(waiting={"schedule": 1}, complete=False), DRAINING),
+            (Backlog(live_processes=2, terminal={"dead": 9}), DRAINED),
+            (Backlog(terminal={"dead": 9}), RETIRABLE),
             (Backlog(), RETIRABLE),
             (Backlog(wrong_type=("schedule",), complete=False), DRAINING),
             (Backlog(moving=5, moving_batches=1), ONLY_SCHEDULED),  # a killed mover's journal

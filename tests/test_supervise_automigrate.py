@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from supervisor.layouts.sidekiq.backlog import Backlog
+from supervisor.layouts.base import Backlog
 from supervisor.supervision.automigrate import wanted
 from tests.supervise_support import recorder, starts, supervise_env, wait_until
 
@@ -21,17 +21,26 @@ LOCK = "cointoss:automigrate:lock"
 @pytest.mark.parametrize(
     ("backlog", "expected"),
     [
-        (Backlog(schedule=5), True),
-        (Backlog(retry=1), True),
-        (Backlog(schedule=5, retry=2, busy=3), True),  # the mover is safe next to running jobs
-        (Backlog(), False),  # nothing to move
-        (Backlog(queues={"default": 1}, schedule=5), False),  # queues first: workers drain them
+        (Backlog(waiting={"schedule": 5}), True),
+        (Backlog(waiting={"retry": 1}), True),
         (
-            Backlog(queues={"sq|host:1|default": 2}, retry=1),
+            Backlog(waiting={"schedule": 5, "retry": 2}, busy=3),
+            True,
+        ),  # the mover is safe next to running jobs
+        (Backlog(), False),  # nothing to move
+        (
+            Backlog(waiting={"schedule": 5}, queues={"default": 1}),
+            False,
+        ),  # queues first: workers drain them
+        (
+            Backlog(waiting={"retry": 1}, queues={"sq|host:1|default": 2}),
             False,
         ),  # jobs in flight count as queued
-        (Backlog(schedule=5, complete=False), False),  # an incomplete look never triggers
-        (Backlog(dead=9), False),  # dead jobs are not moved automatically
+        (
+            Backlog(waiting={"schedule": 5}, complete=False),
+            False,
+        ),  # an incomplete look never triggers
+        (Backlog(terminal={"dead": 9}), False),  # dead jobs are not moved automatically
         (Backlog(moving=4, moving_batches=1), True),  # a killed mover's journal: replay it
     ],
 )

@@ -452,9 +452,9 @@ class Demo:
             sample = Sample(
                 t_s=self._elapsed(),
                 old_queued=old_backlog.queued,
-                old_later=old_backlog.schedule + old_backlog.retry,
+                old_later=old_backlog.scheduled,
                 new_queued=new_backlog.queued,
-                new_later=new_backlog.schedule + new_backlog.retry,
+                new_later=new_backlog.scheduled,
                 tasks_old=sum(task.side == "old" for task in live),
                 tasks_new=sum(task.side == "new" for task in live),
                 tasks_starting=sum(task.side is None for task in live),

@@ -10,8 +10,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from supervisor.errors import DataError
+from supervisor.layouts import get_layout
 from supervisor.logs import get_logger
-from supervisor.migration.mover import DEFAULT_BATCH, KINDS, MoveReport, Progress, run_move
+from supervisor.migration.mover import DEFAULT_BATCH, MoveReport, Progress, run_move
 from supervisor.settings import Settings
 
 
@@ -19,9 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--only",
         type=_only,
-        default=frozenset({"schedule", "retry"}),
+        default=None,
         metavar="KEYS",
-        help="comma-separated, among schedule,retry,dead,queues (default: schedule,retry);"
+        help="comma-separated; Sidekiq: schedule,retry,dead,queues (default schedule,retry);"
+        " RQ: scheduled,queues,failed (default scheduled); Celery: queues,unacked (default"
+        " queues);"
         " queue lists move only when asked, since workers on OLD may still drain them",
     )
     parser.add_argument(
@@ -72,8 +75,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
     print(json.dumps(_as_dict(report)) if args.json else summary(report))
     if report.skipped:
+        layout = get_layout(settings)
         raise DataError(
-            f"left alone, holding another type than Sidekiq's: {', '.join(report.skipped)};"
+            f"left alone, holding another type than {layout.title if layout else 'the'}'s:"
+            f" {', '.join(report.skipped)};"
             " everything else moved"
         )
     return 0
@@ -90,6 +95,7 @@ def summary(report: MoveReport) -> str:
     tail = [f"journals {journals}: {report.replayed_batches}"]
     if report.skipped:
         tail.append(f"left alone (wrong type): {', '.join(report.skipped)}")
+    tail += [f"not moved: {reason}" for reason in report.refused]
     return "\n".join([head, *lines, *tail])
 
 
@@ -100,16 +106,15 @@ def _as_dict(report: MoveReport) -> dict[str, Any]:
         "total": report.total,
         "replayed_batches": report.replayed_batches,
         "skipped": list(report.skipped),
+        **({"refused": list(report.refused)} if report.refused else {}),
     }
 
 
 def _only(raw: str) -> frozenset[str]:
+    """Names only; the layout checks them (each system has its own keys)."""
     names = frozenset(n.strip() for n in raw.split(",") if n.strip())
-    unknown = sorted(names - set(KINDS))
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"{','.join(unknown) or 'nothing'} is not accepted; accepted: {','.join(KINDS)}"
-        )
+    if not names:
+        raise argparse.ArgumentTypeError("nothing is not accepted; accepted: key names")
     return names
 
 

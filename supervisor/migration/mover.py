@@ -27,10 +27,9 @@ from supervisor.errors import (
     RedisUnavailableError,
     UsageError,
 )
-from supervisor.layouts.sidekiq.backlog import queue_names
-from supervisor.layouts.sidekiq.heartbeats import Heartbeat, QuietSpan, alive, read_heartbeats
-from supervisor.migration import lua
-from supervisor.redact import url_host
+from supervisor.layouts import get_layout, unit_for
+from supervisor.layouts.base import Consumer, Layout, QuietSpan, Source
+from supervisor.redact import redact_text, url_host
 from supervisor.servers.facts import read_facts
 from supervisor.servers.refusals import operator_error, read_only_error
 from supervisor.servers.sameserver import same_database
@@ -41,8 +40,6 @@ if TYPE_CHECKING:
 
 DEFAULT_BATCH = 1000
 MAX_BATCH = 10_000
-KINDS = ("schedule", "retry", "dead", "queues")
-DEFAULT_ONLY = frozenset({"schedule", "retry"})
 CONNECT_TIMEOUT_S = 5.0
 COMMAND_TIMEOUT_S = 60.0  # a bounded Lua call takes milliseconds; this only catches a dead link
 WAIT_TIMEOUT_MS = 5000
@@ -55,16 +52,6 @@ Progress = Callable[[str, int, int], None]  # (key label, items moved so far, it
 
 
 @dataclass(frozen=True)
-class Source:
-    """One key to empty: the same name on OLD and NEW (namespace prefix included)."""
-
-    key: str
-    label: str  # the key without MIGRATION_KEY_PREFIX, for reports
-    kind: str  # "zset" or "list"
-    queue: str = ""  # lists only: the queue name NEW's `queues` set must list
-
-
-@dataclass(frozen=True)
 class MoveReport:
     """What one run did (or, with `dry_run`, would do): items applied to NEW per key."""
 
@@ -72,6 +59,7 @@ class MoveReport:
     replayed_batches: int = 0  # journals found on OLD at start (a dry run only counts them)
     skipped: tuple[str, ...] = ()  # keys left alone because they hold the wrong type
     dry_run: bool = False
+    refused: tuple[str, ...] = ()  # what the layout never moves while OLD lives, and why
 
     @property
     def total(self) -> int:
@@ -81,7 +69,7 @@ class MoveReport:
 def run_move(
     settings: Settings,
     *,
-    only: frozenset[str] = DEFAULT_ONLY,
+    only: frozenset[str] | None = None,
     batch: int = DEFAULT_BATCH,
     due_within_s: float | None = None,
     follow: bool = False,
@@ -93,8 +81,9 @@ def run_move(
     """Moves OLD's `only` keys to NEW, replaying any journal left by an earlier or parallel run.
 
     Args:
-        only: any of `schedule`, `retry`, `dead`, `queues` (every `queue:*` list but Sidekiq
-            Pro's private `queue:sq|*` lists, which belong to live processes).
+        only: names among the layout's `kinds` (Sidekiq: `schedule`, `retry`, `dead`, `queues`;
+            RQ: `scheduled`, `queues`, `failed`; Celery: `queues`, `unacked`); None means its
+            defaults.
         batch: members per claim (one Lua call); calls are also capped at 4 MiB.
         due_within_s: move only sorted-set members due within this many seconds.
         follow: keep moving until the keys stay empty and no job runs on OLD.
@@ -112,8 +101,11 @@ def run_move(
         UsageError: an unknown `only` name or an out-of-range number.
         DataError: NEW holds one of the keys with another type in the middle of a batch.
     """
-    _check_options(only, batch, due_within_s, wait_replicas)
     old_url, new_url = require_old_url(settings, "migrate"), settings.new_redis_url
+    layout = get_layout(settings)
+    assert layout is not None  # require_old_url
+    only = layout.default_kinds if only is None else only
+    _check_options(layout, only, batch, due_within_s, wait_replicas)
     new = connect("NEW", new_url)
     old = connect("OLD", old_url)
     if _same_database(old_url, old, new_url, new):
@@ -124,14 +116,14 @@ def run_move(
     mover = Mover(
         old,
         new,
-        prefix=settings.key_prefix,
+        layout=layout,
         batch=batch,
         wait_replicas=wait_replicas,
         log=log,
         progress=progress,
         roles={"OLD": old_url, "NEW": new_url},
     )
-    sources = sorted(only, key=KINDS.index)
+    sources = sorted(only, key=layout.kinds.index)
     if dry_run:
         return mover.plan(sources, due_within_s)
     return mover.run(sources, due_within_s=due_within_s, follow=follow)
@@ -139,10 +131,10 @@ def run_move(
 
 def require_old_url(settings: Settings, command: str) -> str:
     """`exec` may run without OLD at weight 1, or with a layout it cannot read; these cannot."""
-    if settings.queue_layout != "sidekiq":
+    if settings.queue_layout == "none":
         raise ConfigError(
-            f"{env_name('queue_layout')}: is {settings.queue_layout}, so cointoss {command}"
-            " cannot read the queues; accepted: sidekiq"
+            f"{env_name('queue_layout')}: is none, so cointoss {command} cannot read the"
+            " queues; accepted: sidekiq, celery or rq"
         )
     if settings.old_redis_url is None:
         raise ConfigError(
@@ -153,11 +145,14 @@ def require_old_url(settings: Settings, command: str) -> str:
 
 
 def _check_options(
-    only: Iterable[str], batch: int, due_within_s: float | None, wait_replicas: int
+    layout: Layout, only: Iterable[str], batch: int, due_within_s: float | None, wait_replicas: int
 ) -> None:
-    unknown = sorted(set(only) - set(KINDS))
+    unknown = sorted(set(only) - set(layout.kinds))
     if unknown or not only:
-        raise UsageError(f"--only: {','.join(unknown) or 'nothing'}; accepted: {','.join(KINDS)}")
+        raise UsageError(
+            f"--only: {','.join(unknown) or 'nothing'}; accepted with the {layout.name} layout:"
+            f" {','.join(layout.kinds)}"
+        )
     if not 1 <= batch <= MAX_BATCH:
         raise UsageError(f"--batch: {batch} is out of range; accepted: 1 to {MAX_BATCH}")
     if due_within_s is not None and not 0 <= due_within_s < float("inf"):
@@ -232,6 +227,7 @@ class _Batch:
     items: bytes
     queues: str = ""
     queue: str = ""
+    job_prefix: str = ""
     states: bytes = b""  # iterable jobs' `it-<jid>` hashes claimed with the items (iterable.py)
 
     @property
@@ -247,7 +243,7 @@ class Mover:
         old: redis.Redis,
         new: redis.Redis,
         *,
-        prefix: str = "",
+        layout: Layout | None = None,
         batch: int = DEFAULT_BATCH,
         max_bytes: int = k.MIGRATE_BATCH_MAX_BYTES,
         wait_replicas: int = 0,
@@ -257,17 +253,18 @@ class Mover:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._old, self._new = old, new
-        self._prefix = prefix
+        if layout is None:
+            from supervisor.layouts.sidekiq.layout import SidekiqLayout
+
+            layout = SidekiqLayout()
+        self._layout = layout
         self._batch, self._max_bytes = batch, max_bytes
         self._wait_replicas = wait_replicas
         self._log, self._progress = log, progress
         self._roles = roles or {"OLD": "", "NEW": ""}
         self._clock = clock
-        with self._side("OLD"):
-            self._claim_zset = _Script(old, lua.claim_zset_lua)
-            self._claim_list = _Script(old, lua.claim_list_lua)
-        with self._side("NEW"):
-            self._apply_script = _Script(new, lua.apply_lua)
+        self._claims: dict[str, _Script] = {}  # by unit kind, loaded on first use
+        self._applies: dict[str, _Script] = {}
         self._moved: Counter[str] = Counter()
         self._expected = 0
         self._pending_acks: list[str] = []
@@ -308,7 +305,9 @@ class Mover:
                 break
             time.sleep(FOLLOW_INTERVAL_S)
         self.flush_ack()
-        report = MoveReport(dict(self._moved), replayed, tuple(sorted(skipped)))
+        report = MoveReport(
+            dict(self._moved), replayed, tuple(sorted(skipped)), refused=self._refusals()
+        )
         self._done(report, elapsed_s=round(self._clock() - started, 3))
         return report
 
@@ -322,14 +321,10 @@ class Mover:
             if not self._movable(source):
                 skipped.append(source.label)
                 continue
-            with self._side("OLD"):
-                if source.kind == "zset":
-                    counts[source.label] = self._old.zcount(
-                        source.key, "-inf", self._max_score(due_within_s)
-                    )
-                else:
-                    counts[source.label] = self._old.llen(source.key)
-        report = MoveReport(counts, len(journals), tuple(skipped), dry_run=True)
+            counts[source.label] = self._pending(source, due_within_s)
+        report = MoveReport(
+            counts, len(journals), tuple(skipped), dry_run=True, refused=self._refusals()
+        )
         self._done(report)
         return report
 
@@ -361,22 +356,9 @@ class Mover:
         return replayed
 
     def sources(self, kinds: list[str]) -> list[Source]:
-        """The keys behind `--only`; queue lists are looked up afresh on every pass."""
-        found: list[Source] = []
-        for kind in kinds:
-            if kind == "queues":
-                with self._side("OLD"):
-                    names, _complete = queue_names(self._old, self._prefix)
-                found += [
-                    Source(
-                        k.queue_key(self._prefix, name), k.QUEUE_PREFIX + name, "list", queue=name
-                    )
-                    for name in names
-                    if not name.startswith(k.PRIVATE_QUEUE_MARK)
-                ]
-            else:
-                found.append(Source(self._prefix + kind, kind, "zset"))
-        return found
+        """The keys behind `--only`, as OLD's layout finds them (afresh on every pass)."""
+        with self._side("OLD"):
+            return self._layout.sources(self._old, kinds)
 
     # --- the protocol
 
@@ -386,12 +368,7 @@ class Mover:
         Applies still run one at a time in claim order, and a batch is acked (with the next
         claim) only once its apply returned, so every crash point leaves at most two journals.
         """
-        with self._side("OLD"):
-            self._expected += (
-                self._old.zcount(source.key, "-inf", self._max_score(due_within_s))
-                if source.kind == "zset"
-                else self._old.llen(source.key)
-            )
+        self._expected += self._pending(source, due_within_s)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cointoss-apply") as applier:
             applying: tuple[_Batch, Future[int]] | None = None
             while True:
@@ -415,19 +392,15 @@ class Mover:
             pipe = self._old.pipeline(transaction=False)
             if self._pending_acks:
                 pipe.delete(*self._pending_acks)
-            keys = [source.key, journal, k.MIGRATE_SEQUENCE]
-            if source.kind == "zset":
-                args = [self._batch, max_score, self._max_bytes, now, self._prefix]
-                self._claim_zset(keys, args, pipe)
-            else:
-                queues = self._prefix + k.QUEUES
-                args = [self._batch, self._max_bytes, now, queues, source.queue, self._prefix]
-                self._claim_list(keys, args, pipe)
+            keys = [source.key, journal, k.MIGRATE_SEQUENCE, *source.claim_keys]
+            scored = [max_score] if source.unit.scored else []
+            args = [self._batch, *scored, self._max_bytes, now, *source.claim_args]
+            script = self._script(self._claims, self._old, source.unit.kind, source.unit.claim_lua)
+            script(keys, args, pipe)
             replies = pipe.execute(raise_on_error=False)
             self._pending_acks = []
             *acks, reply = replies
             if _is_noscript(reply):
-                script = self._claim_zset if source.kind == "zset" else self._claim_list
                 reply = script(keys, args)
             for error in [*acks, reply]:
                 if isinstance(error, Exception):
@@ -437,11 +410,16 @@ class Mover:
         count = int(reply[0])
         if count == 0:
             return None
-        queues, queue = (
-            (self._prefix + k.QUEUES, source.queue) if source.kind == "list" else ("", "")
+        return _Batch(
+            batch_id,
+            source.key,
+            source.unit.kind,
+            reply[1],
+            source.queues,
+            source.queue,
+            source.job_prefix,
+            reply[2] if len(reply) > 2 else b"",
         )
-        states = reply[2] if len(reply) > 2 else b""
-        return _Batch(batch_id, source.key, source.kind, reply[1], queues, queue, states)
 
     def _apply(self, batch: _Batch) -> int:
         """Applies on NEW (and WAITs for replicas); only then may the caller ack on OLD.
@@ -452,8 +430,14 @@ class Mover:
             applied_natively = self._apply_zset_natively(batch)
             if applied_natively is not None:
                 return applied_natively
-        label = _label(batch.source, self._prefix)
-        keys = [batch.source, k.MIGRATE_APPLIED, batch.queues or self._prefix + k.QUEUES]
+        label = self._layout.label(batch.source)
+        unit = unit_for(batch.kind)
+        if unit is None:
+            raise DataError(
+                f"journal {batch.journal} on OLD has kind {batch.kind!r}, which this cointoss"
+                " cannot apply: run the cointoss version that claimed it"
+            )
+        keys = [batch.source, k.MIGRATE_APPLIED, batch.queues]
         args = [
             batch.batch_id,
             batch.kind,
@@ -462,22 +446,24 @@ class Mover:
             repr(self._clock()),
             k.MIGRATE_APPLIED_TTL_S,
             batch.states,
+            batch.job_prefix,
         ]
         with self._side("NEW"):
+            script = self._script(self._applies, self._new, unit.kind, unit.apply_lua)
             pipe = self._new.pipeline(transaction=False)  # WAIT must ride the same connection
-            self._apply_script(keys, args, pipe)
+            script(keys, args, pipe)
             if self._wait_replicas:
                 pipe.wait(self._wait_replicas, WAIT_TIMEOUT_MS)
             replies = pipe.execute(raise_on_error=False)
             if _is_noscript(replies[0]):
-                replies = [self._apply_script(keys, args), *replies[1:]]
+                replies = [script(keys, args), *replies[1:]]
                 if self._wait_replicas:
                     replies[1] = self._new.wait(self._wait_replicas, WAIT_TIMEOUT_MS)
         applied = replies[0]
         if isinstance(applied, Exception):
-            if str(applied).startswith("WRONGTYPE"):
+            if str(applied).startswith(("WRONGTYPE", "BUSYKEY")):
                 raise DataError(
-                    f"NEW key {label!r} holds another type ({applied}); the claimed batch is kept"
+                    f"NEW key {label!r}: {redact_text(str(applied))}; the claimed batch is kept"
                     f" in {batch.journal} on OLD: fix the key on NEW and run cointoss migrate again"
                 )
             raise failure("NEW", self._roles["NEW"], applied)
@@ -522,7 +508,7 @@ class Mover:
         return len(items) // 2
 
     def _count(self, key: str, applied: int) -> None:
-        label = _label(key, self._prefix)
+        label = self._layout.label(key)
         self._moved[label] += applied
         self._report(label)
 
@@ -544,7 +530,7 @@ class Mover:
         wrong = [
             (side, found)
             for side, found in (("OLD", old_type), ("NEW", new_type))
-            if found not in ("none", source.kind)
+            if found not in ("none", source.unit.redis_type)
         ]
         for side, found in wrong:
             if self._log is not None:
@@ -553,28 +539,43 @@ class Mover:
                     side=side,
                     key=source.label,
                     found=found,
-                    expected=source.kind,
+                    expected=source.unit.redis_type,
                 )
         return not wrong
 
     def _old_is_idle(
         self, sources: list[Source], due_within_s: float | None = None
-    ) -> tuple[bool, list[Heartbeat]]:
+    ) -> tuple[bool, list[Consumer]]:
         """Nothing movable left in the moved keys (with `due_within_s`, members due later stay
         and do not count) and no job running on OLD that could still fail into `retry`; with
-        the live processes, whose beats say how long "idle" must last to be believed."""
-        max_score = self._max_score(due_within_s)
+        the live consumers, whose beats say how long "idle" must last to be believed."""
+        if any(self._pending(source, due_within_s) for source in sources):
+            return False, []
         with self._side("OLD"):
-            pipe = self._old.pipeline(transaction=False)
-            for source in sources:
-                if source.kind == "zset":
-                    pipe.zcount(source.key, "-inf", max_score)
-                else:
-                    pipe.exists(source.key)
-            if any(pipe.execute()):
-                return False, []
-            processes = alive(read_heartbeats(self._old, self._prefix), self._clock())
-        return not any(process.busy for process in processes), processes
+            consumers = self._layout.consumers(self._old, self._clock())
+        return not any(consumer.busy for consumer in consumers), consumers
+
+    def _pending(self, source: Source, due_within_s: float | None) -> int:
+        """How many items of `source` a claim could take now (a dry run's figure)."""
+        with self._side("OLD"):
+            if source.count is not None:
+                return source.count(self._old)
+            if source.unit.scored:
+                return int(self._old.zcount(source.key, "-inf", self._max_score(due_within_s)))
+            return int(self._old.llen(source.key))
+
+    def _refusals(self) -> tuple[str, ...]:
+        with self._side("OLD"):
+            return tuple(self._layout.refusals(self._old))
+
+    def _script(
+        self, cache: dict[str, _Script], client: redis.Redis, kind: str, source: str
+    ) -> _Script:
+        """Each unit's script is loaded once per side, on first use."""
+        if kind not in cache:
+            with self._side("OLD" if client is self._old else "NEW"):
+                cache[kind] = _Script(client, source)
+        return cache[kind]
 
     def _journal_keys(self) -> Iterator[str]:
         with self._side("OLD"):
@@ -609,6 +610,7 @@ class Mover:
                 total=report.total,
                 replayed_batches=report.replayed_batches,
                 skipped=list(report.skipped),
+                refused=list(report.refused),
                 dry_run=report.dry_run,
                 **extra,
             )
@@ -642,6 +644,7 @@ def _batch_from_journal(journal: str, fields: Mapping[Any, Any]) -> _Batch | Non
             items=fields[b"items"],
             queues=_text(fields.get(b"queues", b"")),
             queue=_text(fields.get(b"queue", b"")),
+            job_prefix=_text(fields.get(b"job_prefix", b"")),
             states=fields.get(b"states", b""),
         )
     except KeyError:
@@ -669,10 +672,6 @@ def _is_noscript(reply: Any) -> bool:
     from redis.exceptions import NoScriptError
 
     return isinstance(reply, NoScriptError)
-
-
-def _label(key: str, prefix: str) -> str:
-    return key[len(prefix) :] if prefix and key.startswith(prefix) else key
 
 
 def _text(value: bytes | str) -> str:

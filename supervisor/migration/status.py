@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from supervisor import constants as k
 from supervisor.connections import redis_errors
-from supervisor.layouts.sidekiq.backlog import Backlog, ProcessInfo, read_backlog, read_processes
-from supervisor.layouts.sidekiq.heartbeats import ghosts, read_heartbeats
-from supervisor.layouts.sidekiq.timestamps import job_stamp
+from supervisor.layouts import get_layout
+from supervisor.layouts.base import Backlog, Consumer, Ghost, KeyStatus, Layout, View
+from supervisor.layouts.sidekiq.layout import SidekiqLayout
+from supervisor.layouts.sidekiq.server_needs import sidekiq_majors, version_warning
 from supervisor.migration.mover import connect, failure, require_old_url
 from supervisor.redact import redact_text, url_host
 from supervisor.servers.facts import ServerFacts, read_facts
 from supervisor.servers.refusals import diagnose, is_refusal, read_only_error
 from supervisor.servers.report import server_warnings
-from supervisor.servers.sidekiq_needs import sidekiq_majors
 from supervisor.settings import Settings, env_name
 
 if TYPE_CHECKING:
@@ -32,26 +30,9 @@ DRAINING = "draining"
 ONLY_SCHEDULED = "only scheduled/retry left: run cointoss migrate"
 DRAINED = "drained"
 RETIRABLE = "retirable"
+UNPROVEN = "empty, but running work is invisible in Redis"
 
 Side = tuple[str, str, "redis.Redis"]  # (role, URL, connected client)
-
-
-@dataclass(frozen=True)
-class KeyStatus:
-    """Length of one queue or set, and how old its oldest job is (None when unknown)."""
-
-    size: int
-    oldest_age_s: float | None = None
-    next_due_in_s: float | None = None  # schedule/retry: lowest score minus now (<0 = overdue)
-
-
-@dataclass(frozen=True)
-class Ghost:
-    """A heartbeat hash without TTL whose process stopped beating long ago (see heartbeats.py)."""
-
-    identity: str
-    busy: int
-    last_beat_age_s: float
 
 
 @dataclass(frozen=True)
@@ -61,11 +42,13 @@ class SideStatus:
     role: str
     host: str
     backlog: Backlog
+    system: str = "Sidekiq"  # the layout's title, for warnings
     queues: dict[str, KeyStatus] = field(default_factory=dict)
     private_lists: dict[str, KeyStatus] = field(default_factory=dict)
     sets: dict[str, KeyStatus] = field(default_factory=dict)
-    processes: list[ProcessInfo] = field(default_factory=list)
+    processes: list[Consumer] = field(default_factory=list)
     ghosts: list[Ghost] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
     cluster: bool = False
     maxmemory_policy: str | None = None
     error: str | None = None  # why the keys could not be read (cluster mode), if so
@@ -74,19 +57,22 @@ class SideStatus:
 
 
 def verdict(old: Backlog) -> str:
-    """DESIGN's four states, from OLD's backlog alone (NEW never blocks retiring OLD)."""
+    """DESIGN's four states, from OLD's backlog alone (NEW never blocks retiring OLD), and a
+    fifth where Redis cannot show that nothing runs (the backlog says why, in a warning)."""
     if old.drained:
+        if old.unproven:
+            return UNPROVEN
         return RETIRABLE if old.live_processes == 0 else DRAINED
-    if old.complete and old.queued == 0 and old.busy == 0:
+    if old.complete and old.queued == 0 and old.busy == 0 and not sum(old.held.values()):
         return ONLY_SCHEDULED
     return DRAINING
 
 
 def warnings(side: SideStatus) -> list[str]:
-    """What would break Sidekiq on this server, or leave it short of what it reads."""
+    """What would break the queue system on this server, or leave it short of what it reads."""
     found = []
     if side.cluster:
-        found.append(f"{side.role} runs in cluster mode: Sidekiq cannot use Redis Cluster")
+        found.append(f"{side.role} runs in cluster mode: {side.system} cannot use Redis Cluster")
     if side.maxmemory_policy not in (None, "noeviction"):
         found.append(
             f"{side.role} has maxmemory-policy {side.maxmemory_policy}: Redis may evict jobs;"
@@ -95,9 +81,12 @@ def warnings(side: SideStatus) -> list[str]:
     if side.error:
         found.append(f"{side.role}: could not read the keys ({side.error})")
     found += [
-        f"{side.role} key {key!r} holds another type than Sidekiq's: fix or delete it"
+        f"{side.role} key {key!r} holds another type than {side.system}'s: fix or delete it"
         for key in side.backlog.wrong_type
     ]
+    found += [f"{side.role}: {note}" for note in side.notes]
+    if side.role == "OLD" and side.backlog.drained and side.backlog.unproven:
+        found.append(f"OLD: queues are empty, but {side.backlog.unproven}")
     if side.backlog.moving_batches:
         found.append(
             f"{side.role} holds {side.backlog.moving} jobs in {side.backlog.moving_batches}"
@@ -128,128 +117,94 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Exit 0 when OLD is drained, 1 when not; 69 when either Redis cannot be reached, 75 when
-    NEW is a read-only replica, 78 when a server refuses a command."""
+    """Exit 0 when OLD is drained, 1 when not; 69 when either Redis cannot be reached."""
     old_url = require_old_url(settings, "status")
+    layout = get_layout(settings)
+    assert layout is not None  # require_old_url
     sides: list[Side] = [
         ("OLD", old_url, connect("OLD", old_url)),
         ("NEW", settings.new_redis_url, connect("NEW", settings.new_redis_url)),
     ]
     if args.watch is None:
-        result = look(sides, settings.key_prefix)
+        result = look(sides, layout)
         _show(result, as_json=args.json, compact=False)
         return 0 if result["drained"] else 1
-    return _watch(sides, settings.key_prefix, args)
+    return _watch(sides, layout, args)
 
 
-def look(sides: list[Side], prefix: str, now: float | None = None) -> dict[str, Any]:
+def look(sides: list[Side], layout: Layout, now: float | None = None) -> dict[str, Any]:
     """One look at both sides, as the JSON document `--json` prints."""
     now = time.time() if now is None else now
-    old, new = (read_side(role, url, client, prefix, now) for role, url, client in sides)
+    old, new = (read_side(role, url, client, layout, now) for role, url, client in sides)
     if new.facts.read_only:
         raise read_only_error("NEW", sides[1][1], env_name("new_redis_url"))
     return {
         "verdict": verdict(old.backlog),
-        "drained": old.backlog.drained,
+        "drained": old.backlog.provably_drained,
+        "layout": layout.name,
         "old": _side_dict(old),
         "new": _side_dict(new),
+        "sets": list(dict.fromkeys([*old.sets, *new.sets])),  # the table's rows, in order
         "warnings": warnings(old)
         + warnings(new)
-        + server_warnings(old.facts, new.facts, old.sidekiq | new.sidekiq),
+        + server_warnings(old.facts, new.facts)
+        + _too_old(new, old.sidekiq | new.sidekiq),
         "timestamp": now,
     }
 
 
-def read_side(role: str, url: str, client: redis.Redis, prefix: str, now: float) -> SideStatus:
+def _too_old(new: SideStatus, sidekiq: set[int]) -> list[str]:
+    found = version_warning("NEW", new.facts.engine, new.facts.version, sidekiq)
+    return [found] if found else []
+
+
+def read_side(role: str, url: str, client: redis.Redis, layout: Layout, now: float) -> SideStatus:
     """One side, or why it could not be read; a lost connection is exit 69, never a guess."""
     import redis
 
     try:
         facts = read_facts(client)
         try:
-            side = _read_keys(role, url, client, prefix, now, facts)
-            sidekiq = sidekiq_majors(client, prefix)
+            view = layout.read_view(client, now)
+            sidekiq = (
+                sidekiq_majors(client, layout.prefix)
+                if isinstance(layout, SidekiqLayout)
+                else set()
+            )
         except redis.ResponseError as exc:  # CLUSTERDOWN, MOVED...: report, don't crash
             if is_refusal(exc):
                 raise
-            side = SideStatus(
+            return SideStatus(
                 role=role,
                 host=url_host(url),
                 backlog=Backlog(complete=False),
+                system=layout.title,
+                cluster=facts.cluster,
+                maxmemory_policy=facts.maxmemory_policy,
                 error=diagnose(exc).describe(),
+                facts=facts,
             )
-            sidekiq = set()
-        return replace(
-            side,
-            cluster=facts.cluster,
-            maxmemory_policy=facts.maxmemory_policy,
-            facts=facts,
-            sidekiq=sidekiq,
-        )
     except redis_errors() as exc:
         raise failure(role, url, exc) from None
+    return replace(_side(role, url, layout.title, view, facts), sidekiq=sidekiq)
 
 
-def _read_keys(
-    role: str,
-    url: str,
-    client: redis.Redis,
-    prefix: str,
-    now: float,
-    facts: ServerFacts,
-) -> SideStatus:
-    """Counts from `read_backlog`, plus ages, consumers and server settings for the table."""
-    backlog = read_backlog(client, prefix, now)
-    names = list(backlog.queues)
-    pipe = client.pipeline(transaction=False)
-    for name in names:
-        pipe.lindex(k.queue_key(prefix, name), -1)  # the consuming end: the oldest job
-    for key in (k.SCHEDULE, k.RETRY, k.DEAD):
-        pipe.zrange(prefix + key, 0, 0, withscores=True)
-    replies = pipe.execute(raise_on_error=False)
-    lists = {
-        name: KeyStatus(backlog.queues[name], _job_age(reply, now))
-        for name, reply in zip(names, replies, strict=False)
-    }
-    sets = {
-        key: _set_status(key, getattr(backlog, key), reply, now)
-        for key, reply in zip((k.SCHEDULE, k.RETRY, k.DEAD), replies[len(names) :], strict=True)
-    }
+def _side(role: str, url: str, system: str, view: View, facts: ServerFacts) -> SideStatus:
     return SideStatus(
         role=role,
         host=url_host(url),
-        backlog=backlog,
-        queues={n: s for n, s in lists.items() if not n.startswith(k.PRIVATE_QUEUE_MARK)},
-        private_lists={n: s for n, s in lists.items() if n.startswith(k.PRIVATE_QUEUE_MARK)},
-        sets=sets,
-        processes=read_processes(client, prefix, now),
-        ghosts=[
-            Ghost(g.identity, g.busy, _round(g.beat_age_s(now)) or 0.0)
-            for g in ghosts(read_heartbeats(client, prefix), now)
-        ],
+        backlog=view.backlog,
+        system=system,
+        queues=view.queues,
+        private_lists=view.private_lists,
+        sets=view.sets,
+        processes=view.processes,
+        ghosts=view.ghosts,
+        notes=view.notes,
+        cluster=facts.cluster,
+        maxmemory_policy=facts.maxmemory_policy,
+        facts=facts,
     )
-
-
-def _set_status(key: str, size: int, reply: Any, now: float) -> KeyStatus:
-    if not isinstance(reply, list) or not reply:
-        return KeyStatus(size)
-    member, score = reply[0]
-    age = now - score if key == k.DEAD else _job_age(member, now, field="created_at")
-    due = None if key == k.DEAD else score - now
-    return KeyStatus(size, _round(age), _round(due))
-
-
-def _job_age(raw: Any, now: float, field: str = "enqueued_at") -> float | None:
-    """Age from the job's `field` (else `created_at`), read as Sidekiq 8 reads either form; a
-    member that is not JSON has no age."""
-    if not isinstance(raw, bytes | str):
-        return None
-    stamp = job_stamp(raw, field, "created_at")
-    return None if stamp is None else _round(now - stamp)
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else round(value, 3)
 
 
 def _side_dict(side: SideStatus) -> dict[str, Any]:
@@ -258,9 +213,13 @@ def _side_dict(side: SideStatus) -> dict[str, Any]:
         "queues": {name: asdict(s) for name, s in sorted(side.queues.items())},
         "private_lists": {name: asdict(s) for name, s in sorted(side.private_lists.items())},
         **{key: asdict(s) for key, s in side.sets.items()},
-        "processes": [asdict(p) for p in side.processes],
+        "processes": [
+            {"identity": p.identity, "busy": p.busy, "quiet": p.quiet} for p in side.processes
+        ],
         "ghosts": [asdict(g) for g in side.ghosts],
         "live_processes": side.backlog.live_processes,
+        "held": side.backlog.held,
+        "unproven": side.backlog.unproven,
         "busy": side.backlog.busy,
         "moving": side.backlog.moving,
         "moving_batches": side.backlog.moving_batches,
@@ -276,17 +235,17 @@ def _side_dict(side: SideStatus) -> dict[str, Any]:
     }
 
 
-def _watch(sides: list[Side], prefix: str, args: argparse.Namespace) -> int:
+def _watch(sides: list[Side], layout: Layout, args: argparse.Namespace) -> int:
     """Refreshes until interrupted; a live table on a terminal, one JSON line per look otherwise."""
     if sys.stdout.isatty() and not args.json:
         from rich.live import Live
 
-        with Live(render(look(sides, prefix)), auto_refresh=False) as live:
+        with Live(render(look(sides, layout)), auto_refresh=False) as live:
             while True:
                 time.sleep(args.watch)
-                live.update(render(look(sides, prefix)), refresh=True)
+                live.update(render(look(sides, layout)), refresh=True)
     while True:
-        _show(look(sides, prefix), as_json=args.json, compact=True)
+        _show(look(sides, layout), as_json=args.json, compact=True)
         sys.stdout.flush()
         time.sleep(args.watch)
 
@@ -314,8 +273,8 @@ def render(result: dict[str, Any]) -> Any:
     for name in sorted(set(old["queues"]) | set(new["queues"])):
         cells = [_cell(side["queues"].get(name)) for side in (old, new)]
         table.add_row(f"queue:{name}", *cells)
-    for key in (k.SCHEDULE, k.RETRY, k.DEAD):
-        table.add_row(key, _cell(old[key]), _cell(new[key]))
+    for key in result["sets"]:
+        table.add_row(key, _cell(old.get(key)), _cell(new.get(key)))
     for name in sorted(set(old["private_lists"]) | set(new["private_lists"])):
         cells = [_cell(side["private_lists"].get(name)) for side in (old, new)]
         table.add_row(f"queue:{name}", *cells)

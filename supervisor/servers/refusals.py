@@ -35,6 +35,13 @@ _CODE = re.compile(r"[A-Z][A-Z_]{2,}")
 _COMMAND = re.compile(r"(?:command|to run the) ['`]([A-Za-z_|.-]{1,40})['`]")
 _UNKNOWN_COMMAND = re.compile(r"unknown command ['`]([^'`\s]{1,40})['`]")
 _KEY_OR_CHANNEL = re.compile(r"permissions to access (?:a|one of the) (key|channel)")
+# A command a Lua script runs is checked against the user too: Redis 6.2 and 7.0 say only
+# that the user "can't run this command", Redis 8 and Valkey name it ("ACL failure in script").
+_SCRIPT_REFUSALS = (
+    "can't run this command or subcommand",
+    "ACL failure in script",
+    "Unknown Redis command called from Lua script",
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class Diagnosis:
     command: str | None = None  # the refused command, lower case, when the server names it
     subject: str | None = None  # "key" or "channel" when NOPERM is about those, not a command
     detail: str = ""  # connection failures only: redis-py's text about the socket, capped
+    in_script: bool = False  # refused inside one of cointoss's Lua scripts
 
     def describe(self) -> str:
         """`NOPERM on info`, `ConnectionError: Error 111 connecting ...`: for log fields."""
@@ -65,6 +73,15 @@ def diagnose(exc: BaseException) -> Diagnosis:
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError | OSError):
         detail = redact_text(str(exc).splitlines()[0])[:MAX_DETAIL] if str(exc) else ""
         return Diagnosis(UNREACHABLE, type(exc).__name__, detail=detail)
+    if any(mark in text for mark in _SCRIPT_REFUSALS):
+        named = _COMMAND.search(text)
+        unknown_in_script = "Unknown Redis command" in text
+        return Diagnosis(
+            REFUSED,
+            "unknown command" if unknown_in_script else "NOPERM",
+            command=named.group(1).lower() if named else None,
+            in_script=True,
+        )
     if isinstance(exc, redis.exceptions.NoPermissionError) or text.startswith("NOPERM"):
         subject = _KEY_OR_CHANNEL.search(text)
         command = _COMMAND.search(text)
@@ -114,7 +131,13 @@ def refusal(found: Diagnosis) -> str:
             f"refused access to a {found.subject} (NOPERM): grant this user the key patterns"
             " cointoss uses (see README, Servers and permissions)"
         )
-    command = found.command or "a command"
+    if found.command is None:
+        where = " inside one of cointoss's Lua scripts" if found.in_script else ""
+        return (
+            f"refused a command{where} ({found.code}): grant this user every command README"
+            " lists for this cointoss command (Servers and permissions)"
+        )
+    command = found.command
     if found.code == "unknown command":
         return (
             f"does not know the {command!r} command (renamed or disabled on this server):"

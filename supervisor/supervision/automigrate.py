@@ -1,6 +1,7 @@
 """Auto-migrate: when OLD holds nothing but scheduled/retry jobs, one supervisor moves them to NEW.
 
-Workers on OLD never see OLD drained while `schedule`/`retry` hold jobs due days ahead, so the
+Workers on OLD never see OLD drained while scheduled jobs (Sidekiq's `schedule`/`retry`, RQ's
+`scheduled`: the layout's `auto_kinds`) are due days ahead, so the
 fleet would never converge by itself. With MIGRATION_AUTO_MIGRATE=true the supervisor runs the
 same mover as `cointoss migrate` (crash-safe, exactly once) in a background thread, so that the
 main loop keeps forwarding signals; a lock with expiry on OLD lets one supervisor at a time do it.
@@ -13,11 +14,10 @@ from typing import Any
 
 from supervisor import constants as k
 from supervisor.errors import EX_CONFIG, CoinTossError
-from supervisor.layouts.sidekiq.backlog import Backlog
+from supervisor.layouts import get_layout
+from supervisor.layouts.base import Backlog
 from supervisor.settings import Settings, env_name
 from supervisor.supervision.lease import Lease, owner_token
-
-MOVED_KINDS = frozenset({"schedule", "retry"})
 
 
 class LeaseLost(Exception):
@@ -28,18 +28,18 @@ def wanted(backlog: Backlog) -> bool:
     """Only scheduled/retry work is left on OLD (its queues, in-flight lists included, are
     empty), or a journal a killed mover left: nothing else would ever replay it."""
     return (
-        backlog.complete
-        and backlog.queued == 0
-        and backlog.schedule + backlog.retry + backlog.moving_batches > 0
+        backlog.complete and backlog.queued == 0 and backlog.scheduled + backlog.moving_batches > 0
     )
 
 
 def available(settings: Settings) -> bool:
-    """On when asked for and OLD's Sidekiq layout can be read."""
+    """On when asked for, and OLD's layout has work that waits for a time (Celery has none)."""
+    layout = get_layout(settings)
     return (
         settings.auto_migrate
         and settings.old_redis_url is not None
-        and settings.queue_layout == "sidekiq"
+        and layout is not None
+        and bool(layout.auto_kinds)
     )
 
 
@@ -83,10 +83,11 @@ class AutoMigrator:
                 self.log.info("auto_migrate_skipped", reason="lock_held_elsewhere")
                 lease = None
                 return
-            self.log.info("auto_migrate_started", owner=self.owner, only=sorted(MOVED_KINDS))
-            report = run_move(
-                self.settings, only=MOVED_KINDS, log=self.log, progress=self._renewer(lease)
-            )
+            layout = get_layout(self.settings)
+            assert layout is not None  # available()
+            only = layout.auto_kinds
+            self.log.info("auto_migrate_started", owner=self.owner, only=sorted(only))
+            report = run_move(self.settings, only=only, log=self.log, progress=self._renewer(lease))
             self.log.info(
                 "auto_migrate_done", owner=self.owner, moved=report.moved, total=report.total
             )

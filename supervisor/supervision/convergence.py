@@ -9,7 +9,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from supervisor.layouts.sidekiq.heartbeats import Heartbeat, QuietSpan
+from supervisor.layouts.base import Consumer, QuietSpan
 from supervisor.settings import Settings
 from supervisor.toss.decide import Coin, Decision, OldState, decide
 
@@ -28,11 +28,11 @@ class Confirmations:
     spanned: bool = False
 
     def observe(
-        self, drained: bool | None, heartbeats: Iterable[Heartbeat] = (), now: float = 0.0
+        self, drained: bool | None, heartbeats: Iterable[Consumer] = (), now: float = 0.0
     ) -> Confirmations:
         """`drained` is None when the check failed: an unknown OLD is never counted as drained.
 
-        `heartbeats` are OLD's live processes at this check, `now` the caller's clock.
+        `heartbeats` are OLD's live consumers at this check, `now` the caller's clock.
         """
         span = self.span.observe(bool(drained), heartbeats, now)
         return Confirmations(self.needed, self.count + 1 if drained else 0, span, span.covers(now))

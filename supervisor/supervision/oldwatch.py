@@ -7,20 +7,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from supervisor.layouts.sidekiq.backlog import Backlog, read_backlog
 from supervisor.redact import url_host
 from supervisor.settings import env_name
 
 if TYPE_CHECKING:
     import redis
 
+    from supervisor.layouts.base import Backlog, Layout
+
 
 class OldWatch:
     """Keeps one fast-failing client to OLD across checks; a failed check drops it."""
 
-    def __init__(self, old_url: str, key_prefix: str, log: Any) -> None:
+    def __init__(self, old_url: str, layout: Layout, log: Any) -> None:
         self._url = old_url
-        self._prefix = key_prefix
+        self._layout = layout
         self._log = log
         self._client: redis.Redis | None = None
 
@@ -36,7 +37,7 @@ class OldWatch:
         try:
             if self._client is None:
                 self._client = check_client(self._url, variable=variable)
-            return read_backlog(self._client, self._prefix)
+            return self._layout.read_backlog(self._client)
         except redis_errors() as exc:
             self.close()
             raise_if_refused("OLD", self._url, variable, exc)

@@ -18,6 +18,7 @@ from enum import Enum
 from typing import Any
 
 from supervisor.errors import CoinTossError
+from supervisor.layouts import get_layout
 from supervisor.logs import get_logger, output
 from supervisor.settings import Settings
 from supervisor.supervision import automigrate, signals, tree
@@ -443,9 +444,9 @@ class Supervisor:
             return
         if self.old_watch is None:
             assert self.settings.old_redis_url is not None
-            self.old_watch = OldWatch(
-                self.settings.old_redis_url, self.settings.key_prefix, self.log
-            )
+            layout = get_layout(self.settings)
+            assert layout is not None  # drain_checks_on, or auto-migrate, needs one
+            self.old_watch = OldWatch(self.settings.old_redis_url, layout, self.log)
         try:
             backlog = self.old_watch.check()
         except CoinTossError as exc:
@@ -470,8 +471,8 @@ class Supervisor:
             consecutive=self.confirmations.count,
             needed=self.confirmations.needed,
             queued=backlog.queued if backlog else None,
-            schedule=backlog.schedule if backlog else None,
-            retry=backlog.retry if backlog else None,
+            waiting=backlog.scheduled if backlog else None,  # movable by cointoss migrate
+            held=sum(backlog.held.values()) if backlog else None,
             busy=backlog.busy if backlog else None,
         )
         if not self.confirmations.confirmed:

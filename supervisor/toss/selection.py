@@ -52,20 +52,22 @@ def choose(
 
 def checks_on(settings: Settings) -> bool:
     """Weight 0/1 are overrides, and an OLD whose layout we cannot read must never look drained."""
-    return settings.decides_by_coin and settings.queue_layout == "sidekiq"
+    return settings.decides_by_coin and settings.queue_layout != "none"
 
 
 def observe(settings: Settings, log: Any) -> OldState:
     """OLD's state for the toss; NEW must answer (69 otherwise) since producers already use it."""
     from supervisor.connections import check_client, redis_errors, unreachable
-    from supervisor.layouts.sidekiq.backlog import read_backlog
+    from supervisor.layouts import get_layout
 
     assert settings.old_redis_url is not None  # settings guarantee it below weight 1
     old_url = settings.old_redis_url
     try:
         old = check_client(old_url, variable=env_name("old_redis_url"))
         if settings.prefer_new_when_drained:
-            backlog = read_backlog(old, settings.key_prefix)
+            layout = get_layout(settings)
+            assert layout is not None  # checks_on
+            backlog = layout.read_backlog(old)
             state = OldState.DRAINED if backlog.drained else OldState.BACKLOG
         else:
             old.ping()

@@ -18,10 +18,11 @@ import json
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from supervisor import constants as k
+from supervisor.layouts.base import Consumer, count, text
+from supervisor.layouts.sidekiq import keys as sk
 
 if TYPE_CHECKING:
     import redis
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 HEARTBEAT_EXPIRY_S = 60.0  # Sidekiq 6.x to 8.x: EXPIRE 60 after every beat
 BEAT_6_S = 5.0  # 6.x (and any heartbeat whose `info` has no `version`)
 BEAT_7_S = 10.0  # 7.x and 8.x; also assumed for a `version` that is not a Sidekiq number
-BEATS_PER_DECISION = 2
 _MAJOR = re.compile(r"(\d+)\.")
 
 
@@ -52,6 +52,10 @@ class Heartbeat:
     def beat_age_s(self, now: float) -> float | None:
         return None if self.beat is None else now - self.beat
 
+    def consumer(self) -> Consumer:
+        """As the layout interface shows a live process: its beat says how fresh `busy` is."""
+        return Consumer(self.identity, self.busy, self.quiet, self.beat, self.period_s)
+
     def ghost(self, now: float) -> bool:
         """Dead for sure: nothing renews the hash (no TTL) and its last beat is past expiry."""
         age = self.beat_age_s(now)
@@ -70,14 +74,14 @@ def beat_period_s(version: str | None) -> float:
 
 def read_heartbeats(client: redis.Redis, prefix: str = "") -> list[Heartbeat]:
     """Every listed process whose hash exists, in pipelined round trips; ghosts included."""
-    identities = sorted(_text(p) for p in client.smembers(prefix + k.PROCESSES))
+    identities = sorted(text(p) for p in client.smembers(prefix + sk.PROCESSES))
     if not identities:
         return []
     pipe = client.pipeline(transaction=False)
     for identity in identities:
         pipe.hmget(
             prefix + identity,
-            [k.HEARTBEAT_BUSY_FIELD, k.HEARTBEAT_QUIET_FIELD, k.HEARTBEAT_BEAT_FIELD, "info"],
+            [sk.HEARTBEAT_BUSY_FIELD, sk.HEARTBEAT_QUIET_FIELD, sk.HEARTBEAT_BEAT_FIELD, "info"],
         )
         pipe.pttl(prefix + identity)
     replies = pipe.execute(raise_on_error=False)
@@ -94,7 +98,7 @@ def read_heartbeats(client: redis.Redis, prefix: str = "") -> list[Heartbeat]:
         found.append(
             Heartbeat(
                 identity=identity,
-                busy=_count(busy_raw),
+                busy=count(busy_raw, unreadable=1),  # the safe error: 'not drained yet'
                 quiet=quiet_raw == b"true",
                 beat=_seconds(beat_raw),
                 version=_version(info_raw),
@@ -110,45 +114,6 @@ def alive(heartbeats: Iterable[Heartbeat], now: float) -> list[Heartbeat]:
 
 def ghosts(heartbeats: Iterable[Heartbeat], now: float) -> list[Heartbeat]:
     return [beat for beat in heartbeats if beat.ghost(now)]
-
-
-@dataclass(frozen=True)
-class QuietSpan:
-    """Quiet looks in a row, and whether they span two beats of every live process.
-
-    A process's beats are counted from its `beat` field changing between looks, so the span
-    follows what each process really does (a 6.x, a 7.x/8.x, or a worker with a shortened
-    interval); one whose `beat` cannot be read waits two periods of its version instead.
-    """
-
-    started: float | None = None  # the caller's clock at the first quiet look
-    beats: dict[str, tuple[float | None, int]] = field(default_factory=dict)  # id: last, seen
-    unreadable_s: float = 0.0  # the longest period of a process without a readable beat
-
-    def observe(self, quiet: bool, heartbeats: Iterable[Heartbeat], now: float) -> QuietSpan:
-        """The span after one more look; any activity starts over."""
-        if not quiet:
-            return QuietSpan()
-        beats: dict[str, tuple[float | None, int]] = {}
-        unreadable_s = self.unreadable_s
-        for heartbeat in heartbeats:
-            last, seen = self.beats.get(heartbeat.identity, (heartbeat.beat, 0))
-            if heartbeat.beat is None:
-                unreadable_s = max(unreadable_s, heartbeat.period_s)
-            beats[heartbeat.identity] = (
-                heartbeat.beat,
-                seen + (heartbeat.beat is not None and heartbeat.beat != last),
-            )
-        return QuietSpan(now if self.started is None else self.started, beats, unreadable_s)
-
-    def covers(self, now: float) -> bool:
-        """Every live process beat twice since the first quiet look (and the unreadable ones
-        had two periods' time)."""
-        if self.started is None:
-            return False
-        return all(
-            seen >= BEATS_PER_DECISION for last, seen in self.beats.values() if last is not None
-        ) and (now - self.started >= BEATS_PER_DECISION * self.unreadable_s)
 
 
 def _seconds(raw: bytes | None) -> float | None:
@@ -167,15 +132,3 @@ def _version(raw: bytes | None) -> str | None:
         return None
     version = info.get("version") if isinstance(info, dict) else None
     return str(version) if version is not None else None
-
-
-def _count(raw: bytes | None) -> int:
-    """An unreadable `busy` counts as busy: the safe error is 'not drained yet'."""
-    try:
-        return max(int(raw or 0), 0)
-    except ValueError:
-        return 1
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value

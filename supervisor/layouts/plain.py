@@ -1,4 +1,7 @@
-"""The mover's server-side steps: each runs atomically, so a kill can only fall between them.
+"""Plain units: items that are self-contained (a Celery message, a Sidekiq job with its iterable
+state when it has one), moved alone.
+
+These are the mover's server-side steps: each runs atomically, so a kill can only fall between them.
 
 A claimed batch travels as one MessagePack blob (Lua's built-in `cmsgpack`): members stay raw
 bytes, scores stay the exact strings Redis printed, list items stay in order, and the Python
@@ -8,14 +11,13 @@ script error does not roll back what it already wrote.
 
 from __future__ import annotations
 
+from supervisor.layouts.base import Unit
 from supervisor.layouts.sidekiq.iterable import PUT_STATES_LUA, TAKE_STATES_LUA
 
-# Shared by both claims (with TAKE_STATES_LUA: an iterable job's state goes with its job).
-# Page sizes grow once the first page shows how big members are, so
-# one call holds at most `max_bytes` (plus one member) in memory, whether members are 200
-# bytes or 1 MB.
-_CLAIM_HELPERS = (
-    """
+# Shared by every unit's claim (RQ's too). Page sizes grow once the first page shows how big
+# members are, so one call holds at most `max_bytes` (plus one member) in memory, whether
+# members are 200 bytes or 1 MB.
+CLAIM_HELPERS = """
 local function next_page(limit, max_bytes, members, bytes)
   local fit = math.floor((max_bytes - bytes) * members / bytes)
   return math.max(1, math.min(limit - members, fit, 512))
@@ -35,8 +37,6 @@ local function refuse(source, journal, kind)
   return nil
 end
 """
-    + TAKE_STATES_LUA
-)
 
 # Takes up to ARGV[1] members of the sorted set KEYS[1] with score <= ARGV[2] (lowest first),
 # records them in the journal hash KEYS[2] as (score, member) pairs, then removes them inside
@@ -56,7 +56,8 @@ local max_bytes = tonumber(ARGV[3])
 local claimed_at = ARGV[4]
 local prefix = ARGV[5] or ''
 """
-    + _CLAIM_HELPERS
+    + CLAIM_HELPERS
+    + TAKE_STATES_LUA  # a Sidekiq iterable job's state goes with its job (iterable.py)
     + """
 local stop = refuse(source, journal, 'zset')
 if stop then return stop end
@@ -108,7 +109,8 @@ local queues = ARGV[4]
 local queue = ARGV[5]
 local prefix = ARGV[6] or ''
 """
-    + _CLAIM_HELPERS
+    + CLAIM_HELPERS
+    + TAKE_STATES_LUA
     + """
 local stop = refuse(source, journal, 'list')
 if stop then return stop end
@@ -140,9 +142,9 @@ return {members, packed}
 # Applies one journalled batch to NEW unless its id is already in the applied-marker zset
 # KEYS[2]: the marker, not ZADD's set semantics, stops a replay from bringing back a job
 # NEW's poller already ran. Items go to KEYS[1] (ZADD with the original score strings, or
-# RPUSH in journal order plus SADD of the queue name to KEYS[3]), and the batch's iterable-job
-# states ARGV[7] ('' for none) next to them. Returns the count applied, 0 for a batch applied
-# before. The marker is written last: a failed write leaves no marker.
+# RPUSH in journal order plus SADD of the queue name, if any, to KEYS[3]), and the batch's
+# iterable-job states ARGV[7] ('' for none) next to them. Returns the count applied, 0 for a
+# batch applied before. The marker is written last: a failed write leaves no marker.
 apply_lua = (
     PUT_STATES_LUA
     + """
@@ -180,7 +182,7 @@ else
   for first = 1, #list, 256 do
     redis.call('RPUSH', dest, unpack(list, first, math.min(first + 255, #list)))
   end
-  redis.call('SADD', queues, queue)
+  if queue ~= '' then redis.call('SADD', queues, queue) end  -- Celery keeps no queues set
 end
 put_states(states)
 redis.call('ZADD', applied, now, batch_id)
@@ -190,3 +192,6 @@ if kind == 'zset' then return #list / 2 end
 return #list
 """
 )
+
+ZSET = Unit("zset", "zset", True, claim_zset_lua, apply_lua)
+LIST = Unit("list", "list", False, claim_list_lua, apply_lua)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from supervisor import constants as k
-from supervisor.servers.facts import ServerFacts
+from supervisor.layouts.sidekiq import keys as sk
 
 if TYPE_CHECKING:
     import redis
@@ -26,7 +25,7 @@ MAX_PROCESSES = 1000  # heartbeats read per look; a fleet's versions repeat long
 
 def sidekiq_majors(client: redis.Redis, prefix: str = "") -> set[int]:
     """Major versions of the live Sidekiq processes whose heartbeat says it."""
-    identities = sorted(client.smembers(prefix + k.PROCESSES))[:MAX_PROCESSES]
+    identities = sorted(client.smembers(prefix + sk.PROCESSES))[:MAX_PROCESSES]
     pipe = client.pipeline(transaction=False)
     for identity in identities:
         pipe.hget(prefix + _text(identity), "info")
@@ -38,20 +37,23 @@ def sidekiq_majors(client: redis.Redis, prefix: str = "") -> set[int]:
     return majors
 
 
-def version_warning(role: str, facts: ServerFacts, majors: set[int]) -> str | None:
-    """Why `role`'s server is too old for the newest Sidekiq seen, or None."""
+def version_warning(
+    role: str, engine: str | None, version: str | None, majors: set[int]
+) -> str | None:
+    """Why `role`'s server (`engine` `version`, as HELLO says) is too old for the newest
+    Sidekiq seen, or None."""
     needing = [major for major in sorted(majors, reverse=True) if major in NEEDS]
-    version = _parse(facts.version)
-    if not needing or version is None:
+    parsed = _parse(version)
+    if not needing or parsed is None:
         return None
     major = needing[0]
     redis_floor, valkey_floor = NEEDS[major]
-    floor = valkey_floor if facts.engine == "valkey" else redis_floor
-    if version >= floor:
+    floor = valkey_floor if engine == "valkey" else redis_floor
+    if parsed >= floor:
         return None
-    engine = facts.engine or "redis"
+    engine = engine or "redis"
     return (
-        f"{role} runs {engine} {facts.version}, but the fleet runs Sidekiq {major}, which needs"
+        f"{role} runs {engine} {version}, but the fleet runs Sidekiq {major}, which needs"
         f" {engine} {'.'.join(map(str, floor))} or later: upgrade {role} before moving"
     )
 
