@@ -263,8 +263,14 @@ class Mover:
         self._log, self._progress = log, progress
         self._roles = roles or {"OLD": "", "NEW": ""}
         self._clock = clock
-        self._claims: dict[str, _Script] = {}  # by unit kind, loaded on first use
+        self._claims: dict[str, _Script] = {}  # by unit kind
         self._applies: dict[str, _Script] = {}
+        # The layout's own scripts load before anything is claimed, so a side that refuses Lua
+        # stops the run with OLD untouched instead of after a claim (a replayed journal of
+        # another layout's unit loads its script on first use).
+        for unit in layout.units:
+            self._script(self._claims, old, unit.kind, unit.claim_lua)
+            self._script(self._applies, new, unit.kind, unit.apply_lua)
         self._moved: Counter[str] = Counter()
         self._expected = 0
         self._pending_acks: list[str] = []
@@ -571,7 +577,7 @@ class Mover:
     def _script(
         self, cache: dict[str, _Script], client: redis.Redis, kind: str, source: str
     ) -> _Script:
-        """Each unit's script is loaded once per side, on first use."""
+        """Each unit's script is loaded once per side."""
         if kind not in cache:
             with self._side("OLD" if client is self._old else "NEW"):
                 cache[kind] = _Script(client, source)
