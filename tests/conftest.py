@@ -204,6 +204,8 @@ REDIS_FACING = frozenset(
         "test_migrate_tls",
         "test_mover",
         "test_lua",
+        "test_layout_celery",
+        "test_layout_rq",
         "test_supervise_automigrate",
         "test_supervise_convergence",
         "test_supervise_lease",
