@@ -20,6 +20,7 @@ from supervisor.redact import redact_text
 
 EX_SOFTWARE = 70
 EX_IOERR = 74
+MAX_INTERNAL = 300  # characters of an unexpected error's text
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exc.exit_code
     except KeyboardInterrupt:
         code = 130
-    except Exception as exc:  # the contract: never a traceback, never a secret
-        _error_line(f"internal error: {redact_text(repr(exc))}")
+    except Exception as exc:  # the contract: never a traceback, never a secret, no job data
+        _error_line(f"internal error: {_internal(exc)}")
         code = EX_SOFTWARE
     try:  # here, not at interpreter exit, where a failure could not be reported
         sys.stdout.flush()
@@ -130,6 +131,15 @@ def _output_failed(exc: OutputError) -> int:
         return 0
     _error_line(f"cannot write output ({exc})")
     return EX_IOERR
+
+
+def _internal(exc: Exception) -> str:
+    """A redis-py error's text may echo a command's arguments (job payloads): only its code."""
+    if type(exc).__module__.startswith("redis"):
+        from supervisor.servers.refusals import diagnose
+
+        return f"{type(exc).__name__} ({diagnose(exc).describe()})"
+    return redact_text(repr(exc))[:MAX_INTERNAL]
 
 
 def _error_line(text: str) -> None:

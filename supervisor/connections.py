@@ -5,11 +5,13 @@ redis-py is imported here and only here on the start-up path, and only when a ch
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from supervisor.constants import CHECK_TIMEOUT_S
 from supervisor.errors import ConfigError, RedisUnavailableError
 from supervisor.redact import redact_text, url_host
+from supervisor.url_options import rejected_option
 
 if TYPE_CHECKING:
     import redis
@@ -33,9 +35,9 @@ def check_client(
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    try:
+    def build(candidate: str) -> redis.Redis:
         client = redis.Redis.from_url(
-            url,
+            candidate,
             socket_connect_timeout=timeout_s,
             socket_timeout=command_timeout_s or timeout_s,
             retry=Retry(NoBackoff(), 0),
@@ -43,13 +45,27 @@ def check_client(
         )
         pool = client.connection_pool
         pool.connection_class(**pool.connection_kwargs)
-    except (TypeError, ValueError) as exc:
+        return client
+
+    try:
+        return build(url)
+    except (TypeError, ValueError, redis.RedisError) as exc:
         problem = str(exc).rstrip(".")
         if isinstance(exc, TypeError):  # "...__init__() got an unexpected keyword argument 'x'"
             problem = f"has an unknown option {problem.rsplit(' ', 1)[-1]}"
+        elif isinstance(exc, redis.RedisError):  # no connection was tried: a value it refuses
+            option = rejected_option(url, lambda candidate: _builds(build, candidate))
+            problem = f"option {option or 'value'} is refused by redis-py ({problem})"
         accepted = "the query options of redis-py's Redis.from_url"
         raise ConfigError(redact_text(f"{variable}: {problem}; accepted: {accepted}")) from None
-    return client
+
+
+def _builds(build: Callable[[str], object], url: str) -> bool:
+    try:
+        build(url)
+    except Exception:  # any failure means this URL does not build either
+        return False
+    return True
 
 
 def unreachable(role: str, url: str, exc: Exception) -> RedisUnavailableError:

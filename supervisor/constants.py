@@ -10,6 +10,7 @@ MIGRATE_JOURNAL_PREFIX = "cointoss:migrate:journal:"  # on OLD: hash per claimed
 MIGRATE_SEQUENCE = "cointoss:migrate:sequence"  # on OLD: INCR counter, a journal's `seq`
 MIGRATE_APPLIED = "cointoss:migrate:applied"  # on NEW: zset of applied batch ids, scored by time
 MIGRATE_APPLIED_TTL_S = 14 * 24 * 3600  # a batch marker outlives any plausible resume
+SAME_SERVER_PROBE_PREFIX = "cointoss:migrate:probe:"  # on NEW, for a moment: which server is which
 MIGRATE_BATCH_MAX_BYTES = 4 * 1024 * 1024  # one claim never carries more (plus one member)
 AUTOMIGRATE_LOCK = "cointoss:automigrate:lock"  # on OLD: SET NX PX <owner>; one auto-mover
 AUTOMIGRATE_LOCK_TTL_MS = 60_000  # renewed after every batch; a dead holder frees it in a minute

@@ -10,6 +10,7 @@ EX_USAGE = 64
 EX_DATAERR = 65
 EX_NOINPUT = 66
 EX_UNAVAILABLE = 69
+EX_TEMPFAIL = 75
 EX_CONFIG = 78
 EX_NOT_EXECUTABLE = 126
 EX_NOT_FOUND = 127
@@ -61,3 +62,10 @@ class CommandNotExecutableError(CoinTossError):
     """The worker command exists but cannot be executed: 126, as a shell would say."""
 
     exit_code = EX_NOT_EXECUTABLE
+
+
+class ReadOnlyServerError(CoinTossError):
+    """The server answers but is a read-only replica (after a failover, or a reader endpoint):
+    75, since the primary endpoint is usually writable again once the failover ends."""
+
+    exit_code = EX_TEMPFAIL

@@ -45,9 +45,12 @@ def _masked(userinfo: str) -> str:
 
 
 def url_host(url: str) -> str:
-    """`host:port` of a Redis URL, for the `host` log field (never carries userinfo)."""
+    """`host:port` of a Redis URL, or a `unix://` URL's socket path, for the `host` log field
+    (never carries userinfo)."""
     try:
         parts = urlsplit(url)
+        if parts.scheme == "unix":
+            return parts.path
         host = parts.hostname or ""
         return f"{host}:{parts.port}" if parts.port else host
     except ValueError:

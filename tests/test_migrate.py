@@ -118,16 +118,16 @@ class TestMigrateCommand:
         assert old_redis.client().zcard("schedule") == 1
         assert not list(old_redis.client().scan_iter(match=k.MIGRATE_JOURNAL_PREFIX + "*"))
 
-    def test_wrong_password_exits_69_without_showing_it(
+    def test_wrong_password_exits_78_without_showing_it(
         self, old_redis: RedisServer, redis_factory: type[RedisServer]
     ) -> None:
-        """A bad password is a clear 69 and the secret never appears in any output."""
+        """A bad password is a clear 78 (configuration) and the secret never appears in any output."""
         secret = "correct-horse-93571"
         guarded = redis_factory(password=secret).start()
         wrong = guarded.url.replace(secret, "wrong-battery-77123")
         result = run_cointoss(["migrate"], urls(old_redis, wrong))
-        assert result.returncode == 69
-        assert "AuthenticationError" in result.stderr
+        assert result.returncode == 78
+        assert "MIGRATION_NEW_REDIS_URL" in result.stderr and "WRONGPASS" in result.stderr
         output = result.stdout + result.stderr
         assert "wrong-battery-77123" not in output
         assert secret not in output

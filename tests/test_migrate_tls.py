@@ -119,15 +119,17 @@ class TestTlsAndAcl:
     def test_a_user_without_scripting_is_refused_clearly(
         self, tls_pair: tuple[RedisServer, RedisServer]
     ) -> None:
-        """An ACL user that may not run Lua on NEW: exit 69 naming the reason, nothing claimed."""
+        """An ACL user that may not run Lua on NEW: exit 78 naming the command, nothing lost (a
+        queue list's apply needs Lua; a zset's does not)."""
         old, new = tls_pair
-        old.client().zadd("schedule", {"job": 1})
+        old.client().lpush("queue:default", "job")
         limited = new.url.replace("rediss://mover:", "rediss://noscripts:")
-        result = run_cointoss(["migrate"], env_for(old, limited))
-        assert result.returncode == 69
-        assert "NEW Redis" in result.stderr
-        assert "NoPermissionError" in result.stderr
-        assert old.client().zcard("schedule") == 1
+        result = run_cointoss(["migrate", "--only", "queues"], env_for(old, limited))
+        assert result.returncode == 78
+        assert "MIGRATION_NEW_REDIS_URL: NEW Redis" in result.stderr
+        assert "NOPERM" in result.stderr and "'script" in result.stderr  # 6.2: 'script'
+        journals = list(old.client().scan_iter(match="cointoss:migrate:journal:*"))
+        assert old.client().llen("queue:default") + len(journals) == 1
         assert_no_secret(result.stdout, result.stderr)
 
     def test_a_client_that_does_not_trust_the_ca_gets_69(

@@ -1,7 +1,7 @@
 """The package's concerns depend on each other one way only, so a newcomer can read it bottom up.
 
 The foundation (settings, errors, redaction, logs, clients, key names) knows no concern; queue
-layouts know only the foundation; the start-up decision, the mover/status and the report sit on
+layouts and the servers' facts and refusals know only the foundation; the start-up decision, the mover/status and the report sit on
 layouts without knowing each other; supervision uses the decision and the mover; the demo uses
 everything. Imports inside functions count too: a lazy import is still a dependency.
 """
@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "supervisor"
 RANK = {
     "foundation": 0,
     "layouts": 1,
+    "servers": 1,
     "toss": 2,
     "migration": 2,
     "report": 2,

@@ -96,8 +96,9 @@ def test_encoded_password_never_survives(secret: str) -> None:
 
 
 def test_url_host_never_carries_userinfo() -> None:
-    """The `host` field is host:port only, and empty for what cannot be parsed."""
+    """The `host` field is host:port (a unix socket's path) only, empty for what cannot be parsed."""
     assert url_host("rediss://u:pw@cache.example.com:6380/0") == "cache.example.com:6380"
     assert url_host("redis://:pw@10.0.0.5/0") == "10.0.0.5"
     assert url_host("redis://h:99999999") == ""
-    assert url_host("unix:///run/redis.sock") == ""
+    assert url_host("unix:///run/redis.sock") == "/run/redis.sock"  # the socket is the host
+    assert url_host("unix://u:pw@/run/redis.sock?db=2") == "/run/redis.sock"

@@ -200,15 +200,18 @@ class TestUnreachable:
         assert str(caught.value).startswith(f"NEW Redis at 127.0.0.1:{new.port} is unreachable")
         assert PASSWORD not in str(caught.value) + events.text
 
-    def test_wrong_password_on_old_counts_as_unreachable(
+    def test_wrong_password_on_old_is_a_config_error(
         self, redis_factory: type[RedisServer], new_redis: RedisServer, events: Events
     ) -> None:
-        """A rejected login is reported like any unreachable OLD, and the wrong secret stays hidden."""
+        """A rejected login is not an outage (78, whatever the OLD policy), and the wrong secret
+        stays hidden."""
         old = redis_factory(password="the-right-one").start()
         wrong = old.url.replace("the-right-one", PASSWORD)
-        decision = choose(make_settings(new_redis, wrong), IDENTITY, events.log)
-        assert decision.reason == "old_unreachable"
-        assert PASSWORD not in events.text
+        with pytest.raises(ConfigError) as caught:
+            choose(make_settings(new_redis, wrong, old_unreachable="new"), IDENTITY, events.log)
+        assert str(caught.value).startswith("MIGRATION_OLD_REDIS_URL: OLD Redis at 127.0.0.1:")
+        assert "WRONGPASS" in str(caught.value)
+        assert PASSWORD not in str(caught.value) + events.text
 
     @pytest.mark.parametrize("weight", [0.0, 1.0])
     def test_weight_overrides_touch_no_redis(
@@ -351,14 +354,14 @@ class TestTlsAcl:
         tls_files: TlsFiles,
         events: Events,
     ) -> None:
-        """NEW behind TLS and ACL passes the reachability check; a wrong password is a 69."""
+        """NEW behind TLS and ACL passes the reachability check; a wrong password is a 78."""
         new = redis_factory(username="worker", password=PASSWORD, tls=tls_files).start()
         add_backlog(old_redis)
         assert choose(make_settings(new, old_redis, seed=1), IDENTITY, events.log).reason == "coin"
         wrong = new.url.replace(PASSWORD, "not-" + PASSWORD[::-1])
-        with pytest.raises(RedisUnavailableError) as caught:
+        with pytest.raises(ConfigError) as caught:
             choose(make_settings(wrong, old_redis), IDENTITY, events.log)
-        assert "AuthenticationError" in str(caught.value)
+        assert "WRONGPASS" in str(caught.value)
         assert PASSWORD[::-1] not in str(caught.value) + events.text
 
 

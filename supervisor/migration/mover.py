@@ -20,10 +20,19 @@ from typing import TYPE_CHECKING, Any
 
 from supervisor import constants as k
 from supervisor.connections import check_client, redis_errors
-from supervisor.errors import ConfigError, DataError, RedisUnavailableError, UsageError
+from supervisor.errors import (
+    CoinTossError,
+    ConfigError,
+    DataError,
+    RedisUnavailableError,
+    UsageError,
+)
 from supervisor.layouts import get_layout, unit_for
 from supervisor.layouts.base import Consumer, Layout, QuietSpan, Source
 from supervisor.redact import redact_text, url_host
+from supervisor.servers.facts import read_facts
+from supervisor.servers.refusals import operator_error, read_only_error
+from supervisor.servers.sameserver import same_database
 from supervisor.settings import Settings, env_name
 
 if TYPE_CHECKING:
@@ -86,7 +95,9 @@ def run_move(
 
     Raises:
         RedisUnavailableError: NEW or OLD cannot be reached (nothing is claimed if NEW cannot).
-        ConfigError: no OLD URL, or OLD and NEW are the same server and database.
+        ReadOnlyServerError: NEW or OLD is a read-only replica (nothing is claimed).
+        ConfigError: no OLD URL, OLD and NEW are the same server and database, or a server
+            refuses a command (NOPERM, NOAUTH, WRONGPASS, renamed or disabled).
         UsageError: an unknown `only` name or an out-of-range number.
         DataError: NEW holds one of the keys with another type in the middle of a batch.
     """
@@ -97,7 +108,7 @@ def run_move(
     _check_options(layout, only, batch, due_within_s, wait_replicas)
     new = connect("NEW", new_url)
     old = connect("OLD", old_url)
-    if server_identity("OLD", old_url, old) == server_identity("NEW", new_url, new):
+    if _same_database(old_url, old, new_url, new):
         raise ConfigError(
             f"{env_name('old_redis_url')} and {env_name('new_redis_url')} point at the same"
             f" Redis server and database ({url_host(settings.new_redis_url)}): nothing to move"
@@ -165,27 +176,26 @@ def connect(role: str, url: str) -> redis.Redis:
     return client
 
 
-def server_identity(role: str, url: str, client: redis.Redis) -> tuple[str, int]:
-    """Which server and database a client reaches: by run_id when the server tells it (so
-    `localhost` and `127.0.0.1` are one server), else by address (a proxy may hide run_id)."""
-    kwargs = client.connection_pool.connection_kwargs
+def _same_database(old_url: str, old: redis.Redis, new_url: str, new: redis.Redis) -> bool:
+    """A probe key written on NEW and looked for on OLD (no INFO needed); a read-only NEW
+    or OLD stops here, before anything is claimed."""
+    for role, url, client in (("NEW", new_url, new), ("OLD", old_url, old)):
+        try:
+            read_only = read_facts(client, policy=False).read_only
+        except redis_errors() as exc:
+            raise failure(role, url, exc) from None
+        if read_only:
+            raise read_only_error(role, url, env_name(f"{role.lower()}_redis_url"))
     try:
-        run_id = client.info("server").get("run_id")
+        return same_database(new, old)
     except redis_errors() as exc:
-        raise failure(role, url, exc) from None
-    where = (
-        str(run_id)
-        if run_id
-        else f"{kwargs.get('host')}:{kwargs.get('port')}{kwargs.get('path', '')}"
-    )
-    return where, int(kwargs.get("db") or 0)
+        raise failure("NEW", new_url, exc) from None
 
 
-def failure(role: str, url: str, exc: BaseException) -> RedisUnavailableError:
-    """Names the side and the reason, never the password (redis-py messages may echo URLs)."""
-    detail = redact_text(str(exc).splitlines()[0]) if str(exc) else ""
-    reason = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-    return RedisUnavailableError(f"{role} Redis at {url_host(url)} failed ({reason})")
+def failure(role: str, url: str, exc: BaseException) -> CoinTossError:
+    """Names the side and the reason (refused: 78, read-only: 75, else 69), never the password
+    nor any job data a server error or a pipeline error echoes."""
+    return operator_error(role, url, env_name(f"{role.lower()}_redis_url"), exc)
 
 
 class _Script:

@@ -6,15 +6,20 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from supervisor.connections import redis_errors
 from supervisor.layouts import get_layout
 from supervisor.layouts.base import Backlog, Consumer, Ghost, KeyStatus, Layout, Note, View
+from supervisor.layouts.sidekiq.layout import SidekiqLayout
+from supervisor.layouts.sidekiq.server_needs import sidekiq_majors, version_warning
 from supervisor.migration.mover import connect, failure, require_old_url
 from supervisor.redact import redact_text, url_host
-from supervisor.settings import Settings
+from supervisor.servers.facts import ServerFacts, read_facts
+from supervisor.servers.refusals import diagnose, is_refusal, read_only_error
+from supervisor.servers.report import server_warnings
+from supervisor.settings import Settings, env_name
 
 if TYPE_CHECKING:
     import redis
@@ -46,7 +51,9 @@ class SideStatus:
     notes: tuple[Note, ...] = ()
     cluster: bool = False
     maxmemory_policy: str | None = None
-    error: str | None = None  # why the keys could not be read (cluster mode, ACL), if so
+    error: str | None = None  # why the keys could not be read (cluster mode), if so
+    facts: ServerFacts = field(default_factory=ServerFacts)
+    sidekiq: set[int] = field(default_factory=set)  # Sidekiq majors its heartbeats carry
 
 
 def verdict(old: Backlog) -> str:
@@ -129,6 +136,8 @@ def look(sides: list[Side], layout: Layout, now: float | None = None) -> dict[st
     """One look at both sides, as the JSON document `--json` prints."""
     now = time.time() if now is None else now
     old, new = (read_side(role, url, client, layout, now) for role, url, client in sides)
+    if new.facts.read_only:
+        raise read_only_error("NEW", sides[1][1], env_name("new_redis_url"))
     return {
         "verdict": verdict(old.backlog),
         "drained": old.backlog.provably_drained,
@@ -136,9 +145,17 @@ def look(sides: list[Side], layout: Layout, now: float | None = None) -> dict[st
         "old": _side_dict(old),
         "new": _side_dict(new),
         "sets": list(dict.fromkeys([*old.sets, *new.sets])),  # the table's rows, in order
-        "warnings": warnings(old) + warnings(new),
+        "warnings": warnings(old)
+        + warnings(new)
+        + server_warnings(old.facts, new.facts)
+        + _too_old(new, old.sidekiq | new.sidekiq),
         "timestamp": now,
     }
+
+
+def _too_old(new: SideStatus, sidekiq: set[int]) -> list[str]:
+    found = version_warning("NEW", new.facts.engine, new.facts.version, sidekiq)
+    return [found] if found else []
 
 
 def read_side(role: str, url: str, client: redis.Redis, layout: Layout, now: float) -> SideStatus:
@@ -146,28 +163,33 @@ def read_side(role: str, url: str, client: redis.Redis, layout: Layout, now: flo
     import redis
 
     try:
-        server, memory = client.info("server"), client.info("memory")
-        cluster = str(server.get("redis_mode", "")) == "cluster"
+        facts = read_facts(client)
         try:
             view = layout.read_view(client, now)
-        except redis.ResponseError as exc:  # CLUSTERDOWN, NOPERM...: report, don't crash
+            sidekiq = (
+                sidekiq_majors(client, layout.prefix)
+                if isinstance(layout, SidekiqLayout)
+                else set()
+            )
+        except redis.ResponseError as exc:  # CLUSTERDOWN, MOVED...: report, don't crash
+            if is_refusal(exc):
+                raise
             return SideStatus(
                 role=role,
                 host=url_host(url),
                 backlog=Backlog(complete=False),
                 system=layout.title,
-                cluster=cluster,
-                maxmemory_policy=memory.get("maxmemory_policy"),
-                error=redact_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__),
+                cluster=facts.cluster,
+                maxmemory_policy=facts.maxmemory_policy,
+                error=diagnose(exc).describe(),
+                facts=facts,
             )
     except redis_errors() as exc:
         raise failure(role, url, exc) from None
-    return _side(role, url, layout.title, view, cluster, memory)
+    return replace(_side(role, url, layout.title, view, facts), sidekiq=sidekiq)
 
 
-def _side(
-    role: str, url: str, system: str, view: View, cluster: bool, memory: dict[str, Any]
-) -> SideStatus:
+def _side(role: str, url: str, system: str, view: View, facts: ServerFacts) -> SideStatus:
     return SideStatus(
         role=role,
         host=url_host(url),
@@ -179,8 +201,9 @@ def _side(
         processes=view.processes,
         ghosts=view.ghosts,
         notes=view.notes,
-        cluster=cluster,
-        maxmemory_policy=memory.get("maxmemory_policy"),
+        cluster=facts.cluster,
+        maxmemory_policy=facts.maxmemory_policy,
+        facts=facts,
     )
 
 
@@ -205,6 +228,9 @@ def _side_dict(side: SideStatus) -> dict[str, Any]:
         "wrong_type": list(side.backlog.wrong_type),
         "cluster": side.cluster,
         "maxmemory_policy": side.maxmemory_policy,
+        "server": side.facts.engine,
+        "version": side.facts.version,
+        "role": side.facts.role,
         "error": side.error,
     }
 

@@ -13,11 +13,10 @@ import threading
 from typing import Any
 
 from supervisor import constants as k
-from supervisor.errors import CoinTossError
+from supervisor.errors import EX_CONFIG, CoinTossError
 from supervisor.layouts import get_layout
 from supervisor.layouts.base import Backlog
-from supervisor.redact import redact_text
-from supervisor.settings import Settings
+from supervisor.settings import Settings, env_name
 from supervisor.supervision.lease import Lease, owner_token
 
 
@@ -52,6 +51,7 @@ class AutoMigrator:
         self.log = log
         self.owner = owner_token()
         self._thread: threading.Thread | None = None
+        self.fatal: CoinTossError | None = None  # set by the mover thread; read by the supervisor
 
     @property
     def running(self) -> bool:
@@ -67,13 +67,14 @@ class AutoMigrator:
 
     def _move(self) -> None:
         from supervisor.connections import check_client, redis_errors
-        from supervisor.migration.mover import run_move
+        from supervisor.migration.mover import failure, run_move
 
         assert self.settings.old_redis_url is not None
+        old_url = self.settings.old_redis_url
         lease: Lease | None = None
         try:
             lease = Lease(
-                check_client(self.settings.old_redis_url),
+                check_client(old_url, variable=env_name("old_redis_url")),
                 k.AUTOMIGRATE_LOCK,
                 k.AUTOMIGRATE_LOCK_TTL_MS,
                 self.owner,
@@ -94,9 +95,15 @@ class AutoMigrator:
             self.log.warning("auto_migrate_lock_lost", owner=self.owner)
             lease = None
         except redis_errors(CoinTossError) as exc:
+            error = exc if isinstance(exc, CoinTossError) else failure("OLD", old_url, exc)
             self.log.error(
-                "auto_migrate_failed", error=type(exc).__name__, detail=redact_text(str(exc))
+                "auto_migrate_failed",
+                error=type(error).__name__,
+                detail=str(error),
+                exit_code=error.exit_code,
             )
+            if error.exit_code == EX_CONFIG:
+                self.fatal = error  # a refused command: the supervisor stops with 78
         finally:
             if lease is not None:
                 _release(lease)

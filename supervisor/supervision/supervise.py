@@ -114,6 +114,8 @@ def run(command: list[str], settings: Settings) -> int:
     code = supervisor.serve(decision)
     log.info("supervisor_exit", exit_code=code, log_lines_dropped=output().dropped)
     output().drain(supervisor.drain_budget())
+    if supervisor.fatal is not None:
+        raise supervisor.fatal  # its one line on stderr, and its exit code (78)
     return code
 
 
@@ -152,6 +154,7 @@ class Supervisor:
         self.last_exit_code = 0
         self.exit_code: int | None = None
         self.stop_deadline: float | None = None  # when a requested stop must be over
+        self.fatal: CoinTossError | None = None  # OLD refused a command: stop, then exit with it
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -369,7 +372,7 @@ class Supervisor:
             self.timers.pop(timer, None)
         code = self.last_exit_code
         if self.phase is Phase.STOPPING:
-            self.exit_code = code
+            self.exit_code = self.fatal.exit_code if self.fatal else code
         elif self.phase is Phase.RESTARTING:
             self._start_next(self.next_decision)
         else:
@@ -444,7 +447,14 @@ class Supervisor:
             layout = get_layout(self.settings)
             assert layout is not None  # drain_checks_on, or auto-migrate, needs one
             self.old_watch = OldWatch(self.settings.old_redis_url, layout, self.log)
-        backlog = self.old_watch.check()
+        try:
+            backlog = self.old_watch.check()
+        except CoinTossError as exc:
+            self._stop_for(exc)
+            return
+        if self.auto_migrator is not None and self.auto_migrator.fatal is not None:
+            self._stop_for(self.auto_migrator.fatal)
+            return
         if self.auto_migrator is not None and backlog is not None:
             self.auto_migrator.consider(backlog)
         if not self._watches_old(self.worker.decision):
@@ -471,6 +481,16 @@ class Supervisor:
         delay = jitter_delay(self.rng, self.settings.drain_jitter)
         self.log.info("old_drained", checks=self.confirmations.count, delay_s=delay)
         self._after(Timer.DRAIN_RESTART, delay)
+
+    def _stop_for(self, error: CoinTossError) -> None:
+        """OLD refused a command (78): no later look can succeed, and watching blind would keep
+        the worker on OLD forever, so the worker is stopped gracefully and the supervisor exits
+        with the error's code and line."""
+        self.log.error("drain_check_refused", error=str(error), exit_code=error.exit_code)
+        self.fatal = error
+        if self.worker is not None:
+            os.kill(self.worker.pid, signals.GRACEFUL_STOP)
+        self._request_stop(signals.GRACEFUL_STOP)
 
     def _stop_watching_old(self) -> None:
         if self.old_watch is not None:

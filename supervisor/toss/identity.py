@@ -46,11 +46,18 @@ def read_identity(metadata_uri: str | None) -> TaskIdentity:
         return TaskIdentity(hostname=hostname)
     return TaskIdentity(
         hostname=hostname,
-        task_arn=str(task.get("TaskARN", "")),
-        family=str(task.get("Family", "")),
-        revision=str(task.get("Revision", "")),
-        az=str(task.get("AvailabilityZone", "")),
+        task_arn=_field(task, "TaskARN"),
+        family=_field(task, "Family"),
+        revision=_field(task, "Revision"),
+        az=_field(task, "AvailabilityZone"),
     )
+
+
+def _field(task: dict[str, Any], name: str) -> str:
+    """A field that is absent, null or not a string counts as absent: `str(None)` would give
+    every such task the ARN "None", and `sticky` would hash them all alike."""
+    value = task.get(name)
+    return value if isinstance(value, str) else ""
 
 
 def _fetch_task_metadata(url: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from supervisor import constants as k
 from supervisor.redact import redact_text, url_host
+from supervisor.servers.refusals import diagnose, raise_if_refused, read_only_error
 from supervisor.settings import Settings, env_name
 from supervisor.toss.decide import Coin, Decision, OldState, decide, sticky_draw
 from supervisor.toss.identity import TaskIdentity
@@ -27,7 +28,8 @@ def choose(
     dry_run: bool = False,
     rng: random.Random | None = None,
 ) -> Decision:
-    """Runs the pre-toss checks, then the toss. Raises RedisUnavailableError (69) per policy."""
+    """Runs the pre-toss checks, then the toss. Raises RedisUnavailableError (69) per policy,
+    ConfigError (78) when a server refuses a command, ReadOnlyServerError (75) for a replica NEW."""
     old_state = observe(settings, log) if checks_on(settings) else OldState.UNCHECKED
     rng = rng or random.Random(settings.seed)
     sequence = None
@@ -71,21 +73,37 @@ def observe(settings: Settings, log: Any) -> OldState:
             old.ping()
             state = OldState.BACKLOG
     except redis_errors() as exc:
+        raise_if_refused("OLD", old_url, env_name("old_redis_url"), exc)
         if settings.old_unreachable == "fail":
             raise unreachable("OLD", old_url, exc) from None
         log.warning(
             "old_unreachable",
             host=url_host(old_url),
             error=type(exc).__name__,
-            detail=redact_text(str(exc)),
+            detail=diagnose(exc).describe(),
             policy=settings.old_unreachable,
         )
         state = OldState.UNREACHABLE
-    try:
-        check_client(settings.new_redis_url, variable=env_name("new_redis_url")).ping()
-    except redis_errors() as exc:
-        raise unreachable("NEW", settings.new_redis_url, exc) from None
+    check_new_writable(settings.new_redis_url)
     return state
+
+
+def check_new_writable(new_url: str) -> None:
+    """NEW must answer (69) and take writes: a read-only replica (a failover, or a reader
+    endpoint) would take the fleet's producers and workers and refuse them (75)."""
+    from supervisor.connections import check_client, redis_errors, unreachable
+    from supervisor.servers.facts import read_facts
+
+    variable = env_name("new_redis_url")
+    try:
+        new = check_client(new_url, variable=variable)
+        new.ping()
+        read_only = read_facts(new, policy=False).read_only
+    except redis_errors() as exc:
+        raise_if_refused("NEW", new_url, variable, exc)
+        raise unreachable("NEW", new_url, exc) from None
+    if read_only:
+        raise read_only_error("NEW", new_url, variable)
 
 
 def rollout_id(settings: Settings, identity: TaskIdentity) -> str:
@@ -113,6 +131,7 @@ def next_sequence(
         sequence, _ = pipe.execute()
         return int(sequence)
     except redis_errors(ValueError) as exc:
+        raise_if_refused("NEW", settings.new_redis_url, env_name("new_redis_url"), exc)
         log.warning(
             "even_unavailable",
             reason="new_unreachable_fell_back_to_random",

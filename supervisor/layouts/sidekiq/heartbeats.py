@@ -85,6 +85,9 @@ def read_heartbeats(client: redis.Redis, prefix: str = "") -> list[Heartbeat]:
         )
         pipe.pttl(prefix + identity)
     replies = pipe.execute(raise_on_error=False)
+    for reply in replies:  # a refused PTTL or HMGET must not make busy processes invisible
+        if isinstance(reply, Exception) and not str(reply).startswith("WRONGTYPE"):
+            raise reply
     found = []
     for identity, fields, ttl in zip(identities, replies[::2], replies[1::2], strict=True):
         if not isinstance(ttl, int) or ttl == -2:  # -2: no such key; an error is not an int
