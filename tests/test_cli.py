@@ -327,5 +327,5 @@ EXPECTED_FAILURE = {
     "fail-bad-option": 78,
     "fail-both-set": 78,
     "fail-bad-scheme": 78,
-    "fail-userinfo-without-colon": 69,  # redis-py's AUTH with that user and no password fails
+    "fail-userinfo-without-colon": 78,  # redis-py logs in as that user, which the server refuses
 }
