@@ -7,6 +7,7 @@ the command and what to grant; a read-only replica is 75; only silence is 69 (is
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -310,3 +311,29 @@ class TestRefusedUrlOptions:
         assert line.startswith(f"cointoss: MIGRATION_{role}_REDIS_URL: ")
         assert re.search(rf"\b{option.split('=')[0]}\b", line)
         assert_clean(result.stdout, result.stderr)
+
+
+class TestServerThatNeverAnswers:
+    """A port that accepts connections and never replies (a hung server, a TLS URL pointed at a
+    plain port): `status` and `migrate` give up with 69 after their command timeout (10 s),
+    not after a minute, and name the side."""
+
+    @pytest.mark.parametrize("command", [["status"], ["migrate"]])
+    def test_a_silent_server_is_69_within_the_command_timeout(
+        self, command: list[str], old_redis: RedisServer
+    ) -> None:
+        with socket.socket() as silent:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(8)
+            port = silent.getsockname()[1]
+            result = run_cointoss(
+                command,
+                {
+                    "MIGRATION_OLD_REDIS_URL": old_redis.url,
+                    "MIGRATION_NEW_REDIS_URL": f"redis://127.0.0.1:{port}/0",
+                },
+                timeout=40,  # the old 60 s command timeout ran past this
+            )
+        assert result.returncode == 69, result.stderr
+        assert result.stderr.startswith(f"cointoss: NEW Redis at 127.0.0.1:{port}")
+        assert len(result.stderr.splitlines()) == 1

@@ -82,15 +82,22 @@ class TestWithoutInfo:
         facts = read_facts(new.client())
         assert facts.maxmemory_policy == "allkeys-lru" and not facts.notes
 
-    def test_same_server_check_works_without_info(self, redis_factory: type[RedisServer]) -> None:
-        """localhost and 127.0.0.1 are one server: refused (78) though INFO is not permitted;
-        another database of that server is another Redis to move to."""
+    @pytest.mark.parametrize("command", [["migrate"], ["status"], ["status", "--json"]])
+    def test_same_server_check_works_without_info(
+        self, redis_factory: type[RedisServer], command: list[str]
+    ) -> None:
+        """localhost and 127.0.0.1 are one server: refused (78) though INFO is not permitted, by
+        `status` too (an empty OLD that is NEW must never look `retirable`); another database
+        of that server is another Redis to move to."""
         server = redis_factory(username="app", password=SECRET, acl=NO_INFO).start()
         server.client().zadd("schedule", {"job": 1})
         other_name = server.url.replace("127.0.0.1", "localhost")
-        same = run_cointoss(["migrate"], urls(server, other_name))
+        same = run_cointoss(command, urls(server, other_name))
         assert same.returncode == 78, same.stderr
         assert "same Redis server and database" in same.stderr
+        assert same.stdout == ""
+        if command != ["migrate"]:
+            return
         assert server.client().zcard("schedule") == 1
         db1 = server.url.replace("/0", "/1")
         other_db = run_cointoss(["migrate"], urls(server, db1))

@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 DEFAULT_BATCH = 1000
 MAX_BATCH = 10_000
 CONNECT_TIMEOUT_S = 5.0
-COMMAND_TIMEOUT_S = 60.0  # a bounded Lua call takes milliseconds; this only catches a dead link
+COMMAND_TIMEOUT_S = 10.0  # a bounded Lua call takes milliseconds; this catches a dead link
+# (or a TLS client talking to a plain server, whose handshake never ends) without a long hang
 WAIT_TIMEOUT_MS = 5000
 FOLLOW_INTERVAL_S = 1.0
 FOLLOW_CONFIRMATIONS = 3  # --follow ends after this many empty, idle looks at OLD in a row,
@@ -108,11 +109,8 @@ def run_move(
     _check_options(layout, only, batch, due_within_s, wait_replicas)
     new = connect("NEW", new_url)
     old = connect("OLD", old_url)
-    if _same_database(old_url, old, new_url, new):
-        raise ConfigError(
-            f"{env_name('old_redis_url')} and {env_name('new_redis_url')} point at the same"
-            f" Redis server and database ({url_host(settings.new_redis_url)}): nothing to move"
-        )
+    _refuse_read_only(old_url, old, new_url, new)
+    require_distinct(old_url, old, new_url, new)
     mover = Mover(
         old,
         new,
@@ -176,9 +174,8 @@ def connect(role: str, url: str) -> redis.Redis:
     return client
 
 
-def _same_database(old_url: str, old: redis.Redis, new_url: str, new: redis.Redis) -> bool:
-    """A probe key written on NEW and looked for on OLD (no INFO needed); a read-only NEW
-    or OLD stops here, before anything is claimed."""
+def _refuse_read_only(old_url: str, old: redis.Redis, new_url: str, new: redis.Redis) -> None:
+    """A read-only NEW or OLD (the mover writes on both) stops here, before anything is claimed."""
     for role, url, client in (("NEW", new_url, new), ("OLD", old_url, old)):
         try:
             read_only = read_facts(client, policy=False).read_only
@@ -186,10 +183,28 @@ def _same_database(old_url: str, old: redis.Redis, new_url: str, new: redis.Redi
             raise failure(role, url, exc) from None
         if read_only:
             raise read_only_error(role, url, env_name(f"{role.lower()}_redis_url"))
+
+
+def require_distinct(
+    old_url: str, old: redis.Redis, new_url: str, new: redis.Redis, *, best_effort: bool = False
+) -> None:
+    """Refuses (78) OLD and NEW that are one server and database, found by a probe key written
+    on NEW and looked for on OLD (no INFO needed). With `best_effort` (status, whose smallest
+    ACL writes nothing, and which must still report a cluster-mode NEW), a NEW that answers
+    the probe's write with an error skips the check instead."""
+    import redis
+
     try:
-        return same_database(new, old)
+        same = same_database(new, old)
     except redis_errors() as exc:
+        if best_effort and isinstance(exc, redis.ResponseError):  # NOPERM, CLUSTERDOWN, ...
+            return
         raise failure("NEW", new_url, exc) from None
+    if same:
+        raise ConfigError(
+            f"{env_name('old_redis_url')} and {env_name('new_redis_url')} point at the same"
+            f" Redis server and database ({url_host(new_url)}): OLD cannot be drained into itself"
+        )
 
 
 def failure(role: str, url: str, exc: BaseException) -> CoinTossError:

@@ -14,7 +14,7 @@ from supervisor.layouts import get_layout
 from supervisor.layouts.base import Backlog, Consumer, Ghost, KeyStatus, Layout, Note, View
 from supervisor.layouts.sidekiq.layout import SidekiqLayout
 from supervisor.layouts.sidekiq.server_needs import sidekiq_majors, version_warning
-from supervisor.migration.mover import connect, failure, require_old_url
+from supervisor.migration.mover import connect, failure, require_distinct, require_old_url
 from supervisor.redact import redact_text, url_host
 from supervisor.servers.facts import ServerFacts, read_facts
 from supervisor.servers.refusals import diagnose, is_refusal, read_only_error
@@ -125,6 +125,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         ("OLD", old_url, connect("OLD", old_url)),
         ("NEW", settings.new_redis_url, connect("NEW", settings.new_redis_url)),
     ]
+    (_, _, old), (_, new_url, new) = sides
+    require_distinct(old_url, old, new_url, new, best_effort=True)
     if args.watch is None:
         result = look(sides, layout)
         _show(result, as_json=args.json, compact=False)
