@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 from collections.abc import Callable
 from typing import Any
@@ -11,8 +10,17 @@ from typing import Any
 import pytest
 
 from supervisor.demo.embedded_redis import RedisServer
-from tests.conftest import cointoss_argv, run_cointoss
-from tests.queue_systems import ledger, produce, queue_env, queue_venv, wait_for
+from tests import queue_systems
+from tests.conftest import run_cointoss
+from tests.queue_systems import (
+    FAST_DRAIN,
+    expected,
+    ledger,
+    produce,
+    queue_venv,
+    term,
+    wait_for,
+)
 from tests.test_layout_celery import celery_argv
 
 OLD_SEED, NEW_SEED = "0", "1"  # draws 0.84 and 0.13 against weight 0.5
@@ -20,41 +28,15 @@ OLD_SEED, NEW_SEED = "0", "1"  # draws 0.84 and 0.13 against weight 0.5
 
 def fleet_env(old: RedisServer, new: RedisServer, seed: str) -> dict[str, str]:
     """The README's recipe: the broker is tossed, results always go to NEW."""
-    return queue_env(
-        {
-            "MIGRATION_QUEUE_LAYOUT": "celery",
-            "MIGRATION_OLD_REDIS_URL": old.url,
-            "MIGRATION_NEW_REDIS_URL": new.url,
-            "MIGRATION_NEW_WEIGHT": "0.5",
-            "MIGRATION_SEED": seed,
-            "MIGRATION_EXPORT_AS": "CELERY_BROKER_URL",
-            "MIGRATION_PRODUCER_EXPORT_AS": "CELERY_RESULT_BACKEND",
-            "MIGRATION_LOG_FORMAT": "json",
-        }
-    )
+    exports = {
+        "MIGRATION_EXPORT_AS": "CELERY_BROKER_URL",
+        "MIGRATION_PRODUCER_EXPORT_AS": "CELERY_RESULT_BACKEND",
+    }
+    return queue_systems.fleet_env("celery", old.url, new.url, seed, exports)
 
 
 def exec_worker(env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        cointoss_argv("exec", "--", *celery_argv(name)),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def term(proc: subprocess.Popen[bytes]) -> None:
-    """Warm shutdown: the running task finishes, reserved and ETA messages return to the list."""
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def expected(jobs: str) -> set[bytes]:
-    return {jid.encode() for jid in jobs.split()}
+    return queue_systems.exec_worker(celery_argv(name), env)
 
 
 class TestExecFleet:
@@ -91,9 +73,8 @@ class TestExecFleet:
             assert first + json.loads(moved.stdout)["total"] > 0
             wait_for(lambda: set(ledger(old, new)) == expected(jobs), timeout=120, what="all run")
         finally:
-            for proc in (on_old, on_new):
-                if proc.poll() is None:
-                    term(proc)
+            term(on_old)
+            term(on_new)
         runs = ledger(old, new)
         assert set(runs.values()) == {1}, {jid: n for jid, n in runs.items() if n != 1}
         assert len(runs) == 315
@@ -110,10 +91,7 @@ class TestSupervisedFleet:
         jobs = produce("produce_celery.py", old_redis.url, "queued", 0, 30, 0.01)
         env = {
             **fleet_env(old_redis, new_redis, OLD_SEED),
-            "MIGRATION_DRAIN_CHECK_INTERVAL": "0.3",
-            "MIGRATION_DRAIN_CONFIRMATIONS": "2",
-            "MIGRATION_DRAIN_JITTER": "0",
-            "MIGRATION_MAX_RESTARTS": "0",
+            **FAST_DRAIN,
         }
         sup = supervised(celery_argv("w-sup"), env)
         (selected,) = sup.wait_event("redis_selected")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 from collections.abc import Callable
 from typing import Any
@@ -10,23 +9,24 @@ from typing import Any
 import pytest
 
 from supervisor.demo.embedded_redis import RedisServer
-from tests.conftest import cointoss_argv, run_cointoss
-from tests.queue_systems import ledger, produce, queue_env, queue_venv, wait_for
+from tests import queue_systems
+from tests.conftest import run_cointoss
+from tests.queue_systems import (
+    FAST_DRAIN,
+    expected,
+    ledger,
+    produce,
+    queue_venv,
+    term,
+    wait_for,
+)
 
 OLD_SEED, NEW_SEED = "0", "1"  # draws 0.84 and 0.13 against weight 0.5
 
 
 def fleet_env(old: RedisServer, new: RedisServer, seed: str) -> dict[str, str]:
-    return queue_env(
-        {
-            "MIGRATION_QUEUE_LAYOUT": "rq",
-            "MIGRATION_OLD_REDIS_URL": old.url,
-            "MIGRATION_NEW_REDIS_URL": new.url,
-            "MIGRATION_NEW_WEIGHT": "0.5",
-            "MIGRATION_SEED": seed,
-            "MIGRATION_EXPORT_AS": "RQ_REDIS_URL",
-            "MIGRATION_LOG_FORMAT": "json",
-        }
+    return queue_systems.fleet_env(
+        "rq", old.url, new.url, seed, {"MIGRATION_EXPORT_AS": "RQ_REDIS_URL"}
     )
 
 
@@ -35,27 +35,7 @@ def rq_worker(name: str) -> list[str]:
 
 
 def exec_worker(env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
-    """`cointoss exec -- rq worker`: cointoss tosses, then becomes the worker (same pid)."""
-    return subprocess.Popen(
-        cointoss_argv("exec", "--", *rq_worker(name)),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def term(proc: subprocess.Popen[bytes]) -> None:
-    """A rolling restart's stop: TERM is RQ's warm shutdown (the running job finishes)."""
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def expected(*groups: str) -> set[bytes]:
-    return {jid.encode() for group in groups for jid in group.split()}
+    return queue_systems.exec_worker(rq_worker(name), env)
 
 
 class TestExecFleet:
@@ -106,10 +86,7 @@ class TestSupervisedFleet:
         jobs = produce("produce_rq.py", old_redis.url, "queued", 0, 40, 0.01)
         env = {
             **fleet_env(old_redis, new_redis, OLD_SEED),
-            "MIGRATION_DRAIN_CHECK_INTERVAL": "0.3",
-            "MIGRATION_DRAIN_CONFIRMATIONS": "2",
-            "MIGRATION_DRAIN_JITTER": "0",
-            "MIGRATION_MAX_RESTARTS": "0",
+            **FAST_DRAIN,
         }
         sup = supervised(rq_worker("w-sup"), env)
         (selected,) = sup.wait_event("redis_selected")
@@ -134,10 +111,7 @@ class TestAutoMigrate:
         env = {
             **fleet_env(old_redis, new_redis, OLD_SEED),
             "MIGRATION_AUTO_MIGRATE": "true",
-            "MIGRATION_DRAIN_CHECK_INTERVAL": "0.3",
-            "MIGRATION_DRAIN_CONFIRMATIONS": "2",
-            "MIGRATION_DRAIN_JITTER": "0",
-            "MIGRATION_MAX_RESTARTS": "0",
+            **FAST_DRAIN,
         }
         sup = supervised(rq_worker("w-auto"), env)
         (done,) = sup.wait_event("auto_migrate_done", timeout=120)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
-import signal
 import subprocess
 import time
 
@@ -15,7 +13,7 @@ from supervisor import constants as k
 from supervisor.demo.embedded_redis import RedisServer
 from supervisor.layouts.celery.layout import CeleryLayout
 from tests.conftest import child_env, cointoss_argv, run_cointoss
-from tests.queue_systems import produce, queue_env, queue_venv, wait_for
+from tests.queue_systems import kill_migrate_mid_run, produce, queue_env, queue_venv, term, wait_for
 
 LISTS = ("celery", "celery\x06\x163", "celery\x06\x169")
 KILLS = 20
@@ -58,17 +56,6 @@ def celery_argv(name: str) -> list[str]:
         "--without-gossip",
         "--without-heartbeat",
     ]
-
-
-def term(proc: subprocess.Popen[bytes]) -> None:
-    """Celery's warm shutdown: running tasks finish, held messages go back to the queue."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def status(old: RedisServer, new: RedisServer, **extra: str) -> tuple[int, dict]:  # type: ignore[type-arg]
@@ -242,25 +229,11 @@ class TestMover:
         want = lists(old)
         env = child_env(urls(old_redis, new_redis))
         argv = cointoss_argv("migrate", "--batch", "10")
-        rng = random.Random(15)
 
         def left() -> int:
             return sum(old.llen(name) for name in LISTS)
 
-        torn = 0
-        for _ in range(KILLS):
-            before = left()
-            proc = subprocess.Popen(
-                argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-            target = before - rng.uniform(0.02, 0.3) * before
-            deadline = time.monotonic() + 60
-            while left() > target and proc.poll() is None:
-                assert time.monotonic() < deadline
-                time.sleep(0.001)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(30)
-            torn += bool(list(old.scan_iter(match=k.MIGRATE_JOURNAL_PREFIX + "*")))
+        torn = kill_migrate_mid_run(argv, env, old, left, seed=15, kills=KILLS)
         result = run_cointoss(["migrate"], urls(old_redis, new_redis))
         assert result.returncode == 0, result.stderr
         assert lists(new) == want

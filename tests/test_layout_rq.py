@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
-import signal
 import subprocess
 import time
 
@@ -15,7 +13,7 @@ from supervisor import constants as k
 from supervisor.demo.embedded_redis import RedisServer
 from supervisor.layouts.rq.layout import RqLayout
 from tests.conftest import child_env, cointoss_argv, run_cointoss
-from tests.queue_systems import produce, queue_env, queue_venv, wait_for
+from tests.queue_systems import kill_migrate_mid_run, produce, queue_env, queue_venv, term, wait_for
 
 RQ = {"MIGRATION_QUEUE_LAYOUT": "rq"}
 KILLS = 20
@@ -44,16 +42,6 @@ def start_worker(url: str, name: str, *extra: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 class TestDrainDefinition:
@@ -104,7 +92,7 @@ class TestDrainDefinition:
             assert doc["verdict"] == "drained"
             assert [p["identity"] for p in doc["old"]["processes"]] == ["w-busy"]
         finally:
-            stop(worker)
+            term(worker, 30)
         doc = json.loads(run_cointoss(["status", "--json"], urls(old_redis, new_redis)).stdout)
         assert doc["verdict"] == "retirable"
 
@@ -170,7 +158,7 @@ class TestMover:
         try:
             wait_for(lambda: len(new.hgetall("ledger")) == 45, what="45 jobs run on NEW")
         finally:
-            stop(worker)
+            term(worker, 30)
         assert set(new.hgetall("ledger").values()) == {b"1"}
 
     def test_scheduled_jobs_due_soon_stay_while_olds_scheduler_holds_the_lock(
@@ -294,25 +282,11 @@ class TestCrashSafety:
         want = jobs_state(old)
         env = child_env(urls(old_redis, new_redis))
         argv = cointoss_argv("migrate", "--only", "queues,scheduled", "--batch", "10")
-        rng = random.Random(14)
 
         def left() -> int:
             return old.llen("rq:queue:default") + old.zcard("rq:scheduled:default")
 
-        torn = 0
-        for _ in range(KILLS):
-            before = left()
-            proc = subprocess.Popen(
-                argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-            target = before - rng.uniform(0.02, 0.3) * before
-            deadline = time.monotonic() + 60
-            while left() > target and proc.poll() is None:
-                assert time.monotonic() < deadline
-                time.sleep(0.001)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(30)
-            torn += bool(list(old.scan_iter(match=k.MIGRATE_JOURNAL_PREFIX + "*")))
+        torn = kill_migrate_mid_run(argv, env, old, left, seed=14, kills=KILLS)
         result = run_cointoss(["migrate", "--only", "queues,scheduled"], urls(old_redis, new_redis))
         assert result.returncode == 0, result.stderr
         assert jobs_state(new) == want

@@ -9,13 +9,18 @@ suite itself.
 from __future__ import annotations
 
 import os
+import random
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from tests.conftest import REPO_ROOT, child_env
+import redis
+
+from supervisor import constants as k
+from tests.conftest import REPO_ROOT, child_env, cointoss_argv
 
 HERE = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("COINTOSS_QUEUE_VENV", REPO_ROOT / ".venv-queues"))
@@ -78,6 +83,86 @@ def ledger(*clients: object) -> dict[bytes, int]:
         for jid, runs in client.hgetall("ledger").items():  # type: ignore[attr-defined]
             total[jid] = total.get(jid, 0) + int(runs)
     return total
+
+
+def expected(*groups: str) -> set[bytes]:
+    """The job ids `produce` printed, as the ledger's keys."""
+    return {jid.encode() for group in groups for jid in group.split()}
+
+
+def term(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    """Warm shutdown (TERM) for RQ and Celery alike: the running job finishes, held messages go
+    back to the queue; a worker that outlives `timeout` is killed so the test never hangs."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# Supervise checks OLD often and restarts at once, so a fleet test converges in seconds.
+FAST_DRAIN = {
+    "MIGRATION_DRAIN_CHECK_INTERVAL": "0.3",
+    "MIGRATION_DRAIN_CONFIRMATIONS": "2",
+    "MIGRATION_DRAIN_JITTER": "0",
+    "MIGRATION_MAX_RESTARTS": "0",
+}
+
+
+def fleet_env(
+    layout: str, old_url: str, new_url: str, seed: str, exports: Mapping[str, str]
+) -> dict[str, str]:
+    """A fleet member's environment: an even coin, `seed` picks its side, `exports` name the
+    variables the worker reads its Redis URL from."""
+    return queue_env(
+        {
+            "MIGRATION_QUEUE_LAYOUT": layout,
+            "MIGRATION_OLD_REDIS_URL": old_url,
+            "MIGRATION_NEW_REDIS_URL": new_url,
+            "MIGRATION_NEW_WEIGHT": "0.5",
+            "MIGRATION_SEED": seed,
+            **exports,
+            "MIGRATION_LOG_FORMAT": "json",
+        }
+    )
+
+
+def exec_worker(worker_argv: Sequence[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`cointoss exec -- <worker>`: cointoss tosses, then becomes the worker (same pid)."""
+    return subprocess.Popen(
+        cointoss_argv("exec", "--", *worker_argv),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def kill_migrate_mid_run(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    old: redis.Redis,
+    left: Callable[[], int],
+    seed: int,
+    kills: int,
+) -> int:
+    """SIGKILLs `kills` migrate runs, each after a random 2-30 % of what is `left` has moved;
+    returns how many kills left a journal behind (a kill between a claim and its ack)."""
+    rng = random.Random(seed)
+    torn = 0
+    for _ in range(kills):
+        before = left()
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        target = before - rng.uniform(0.02, 0.3) * before
+        deadline = time.monotonic() + 60
+        while left() > target and proc.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        torn += bool(list(old.scan_iter(match=k.MIGRATE_JOURNAL_PREFIX + "*")))
+    return torn
 
 
 def argv_text(argv: Sequence[str]) -> str:
