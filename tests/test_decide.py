@@ -126,7 +126,7 @@ def test_ten_tasks_at_point_three_put_exactly_three_on_new() -> None:
 def test_even_splits_any_fleet_exactly_round_n_times_w(
     count: int, percent: int, start: int
 ) -> None:
-    """N tasks counted from the start of a rollout split exactly round(N*w) on NEW (DESIGN), and
+    """N tasks counted from the start of a rollout split exactly round(N*w) on NEW, and
     any N consecutive tasks split within one of N*w."""
     weight = percent / 100
     on_new = sum(even_goes_new(k, weight) for k in range(1, count + 1))

@@ -22,7 +22,7 @@ TASK = {
     "AvailabilityZone": "eu-west-1b",
     "Containers": [{"Name": "worker"}],
 }
-# DESIGN: a metadata lookup never holds a start up for a second or more.
+# A metadata lookup never holds a start up for a second or more.
 START_DELAY_LIMIT_S = 1.0
 
 Behaviour = Callable[[BaseHTTPRequestHandler], None]

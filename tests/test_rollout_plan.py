@@ -97,7 +97,7 @@ class TestExpectations:
             ("random", 0.5, 10, 5.0),
             ("sticky", 0.3, 4, 1.2),
             ("even", 0.3, 4, 1.0),
-            ("even", 0.5, 5, 3.0),  # round half up, as DESIGN says
+            ("even", 0.5, 5, 3.0),  # round half up
             ("even", 0.75, 4, 3.0),
             ("random", 1.0, 7, 7.0),
             ("even", 0.0, 7, 0.0),

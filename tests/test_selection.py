@@ -33,7 +33,7 @@ ECS_IDENTITY = TaskIdentity(
     revision="42",
     az="eu-west-1a",
 )
-# Liveness bound only: DESIGN lets a dead Redis delay a start by ~2 s; this catches a hang.
+# Liveness bound only: a dead Redis may delay a start by ~2 s; this catches a hang.
 START_BUDGET_S = 4.0
 PASSWORD = "sel-Unique-Pw-5Qx"
 
@@ -135,7 +135,7 @@ class TestDrainAwareChoice:
         drained: bool,
     ) -> None:
         """Scheduled, retry, queued or busy work keeps OLD undrained; dead jobs and stale
-        process entries do not (DESIGN's definition)."""
+        process entries do not."""
         setup(old_redis.client())
         decision = choose(make_settings(new_redis, old_redis, seed=1), IDENTITY, events.log)
         assert (decision.reason == "old_drained") is drained
@@ -366,7 +366,7 @@ class TestTlsAcl:
 
 
 def test_selected_fields_carry_every_design_field(old_redis: RedisServer) -> None:
-    """`redis_selected` has DESIGN's fields, the URL with its password masked, argv[0] only."""
+    """`redis_selected` has every field, the URL with its password masked, argv[0] only."""
     settings = make_settings(f"redis://app:{PASSWORD}@127.0.0.1:7000/0", old_redis, new_weight=1)
     decision = choose(settings, ECS_IDENTITY, get_logger())
     fields = selected_fields(settings, decision, ECS_IDENTITY, "bundle")

@@ -51,7 +51,7 @@ def config_error(values: Mapping[str, str]) -> str:
 
 
 def test_defaults_match_design() -> None:
-    """Two URLs are enough; every other setting takes DESIGN's default."""
+    """Two URLs are enough; every other setting takes its documented default."""
     s = load(BASE)
     assert (s.new_redis_url, s.old_redis_url) == (NEW, OLD)
     assert (s.new_weight, s.strategy, s.seed, s.rollout_id) == (0.5, "random", None, None)

@@ -45,7 +45,7 @@ LOCK = "cointoss:automigrate:lock"
     ],
 )
 def test_auto_migrate_is_wanted_only_when_only_schedule_or_retry_is_left(backlog, expected):
-    """The trigger: queues empty and schedule/retry not (DESIGN, Supervise mode)."""
+    """The trigger: queues empty and schedule/retry not."""
     assert wanted(backlog) is expected
 
 

@@ -1,4 +1,4 @@
-"""The job payload: Sidekiq's JSON, byte for byte (see reference/sidekiq-layout.md section 2).
+"""The job payload: Sidekiq's JSON, byte for byte.
 
 Ruby's `JSON.generate` writes compact JSON with raw UTF-8 and unescaped `/`; Python's
 `json.dumps(separators=(",", ":"), ensure_ascii=False)` writes the same bytes. Key order follows

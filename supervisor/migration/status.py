@@ -57,8 +57,9 @@ class SideStatus:
 
 
 def verdict(old: Backlog) -> str:
-    """DESIGN's four states, from OLD's backlog alone (NEW never blocks retiring OLD), and a
-    fifth where Redis cannot show that nothing runs (the backlog says why, in a warning)."""
+    """The four rollout states (draining, only scheduled/retry, drained, retirable), from OLD's
+    backlog alone (NEW never blocks retiring OLD), and a fifth where Redis cannot show that
+    nothing runs (the backlog says why, in a warning)."""
     if old.drained:
         if old.unproven:
             return UNPROVEN

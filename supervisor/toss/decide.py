@@ -58,7 +58,7 @@ def sticky_draw(key: str, salt: str) -> float:
 
 def even_goes_new(sequence: int, weight: float) -> bool:
     """Task k (from 1) goes NEW iff round(k*w) > round((k-1)*w): the first N split exactly
-    round(N*w) / rest (DESIGN), and any N in a row within one of N*w.
+    round(N*w) / rest, and any N in a row within one of N*w.
 
     Integer arithmetic on the weight in billionths, rounding half up: `k * 0.29` in floats is
     28.999... at k=100, which would put one task too few on NEW.

@@ -156,7 +156,7 @@ def decision_document(decision: Decision) -> dict[str, Any]:
 def selected_fields(
     settings: Settings, decision: Decision, identity: TaskIdentity, command: str
 ) -> dict[str, Any]:
-    """Every field of `redis_selected` (DESIGN, 'Structured events'); the URL goes out redacted."""
+    """Every field of `redis_selected`; the URL goes out redacted."""
     return {
         **decision_document(decision),
         "host": url_host(decision.url),

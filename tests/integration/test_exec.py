@@ -129,7 +129,7 @@ def test_worker_exit_code_is_the_process_exit_code(
 def test_redis_selected_is_logged_once_before_the_worker_starts(
     old_redis: RedisServer, new_redis: RedisServer, worker: list[str]
 ) -> None:
-    """One JSON line on stderr with DESIGN's fields, the password masked, argv[0] only."""
+    """One JSON line on stderr with every `redis_selected` field, the password masked, argv[0] only."""
     new = f"redis://default:exec-Unique-Pw@127.0.0.1:{new_redis.port}/0"
     env = base_env(old_redis, new_redis, MIGRATION_NEW_REDIS_URL=new)
     proc, report, err = run_exec(worker, env, "0", "--secret-arg")

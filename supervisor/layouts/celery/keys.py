@@ -1,4 +1,4 @@
-"""kombu's Redis transport key names (kombu 5.5-5.7; see reference/queue-layouts.md §2).
+"""kombu's Redis transport key names (kombu 5.5-5.7).
 
 Every name takes the transport's `global_keyprefix` (MIGRATION_KEY_PREFIX) verbatim in front.
 """

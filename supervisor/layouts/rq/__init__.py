@@ -1,4 +1,4 @@
-"""RQ's layout (2.x and 3.0; see reference/queue-layouts.md §3).
+"""RQ's layout (2.x and 3.0).
 
 Drained: every queue list, intermediate list, `scheduled`, `deferred`, `ready` (3.0) and
 rate-limited (3.0) set empty, no unexpired `wip` entry, and no live worker (its hash exists)

@@ -1,4 +1,4 @@
-"""RQ's key names (2.x and 3.0; see reference/queue-layouts.md §3). RQ 3.0 reads the first
+"""RQ's key names (2.x and 3.0). RQ 3.0 reads the first
 part (`rq`) from RQ_KEY_PREFIX; every name here takes it as `prefix`."""
 
 from __future__ import annotations

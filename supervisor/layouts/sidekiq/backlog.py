@@ -1,10 +1,10 @@
 """Reads what is left on a Sidekiq Redis, and judges whether it is drained.
 
-DESIGN's definition: drained when every `queue:*` list, `schedule` and `retry` are empty and no
-live Sidekiq process is busy (a ghost heartbeat, see heartbeats.py, is not a live process).
-`dead` is reported but never blocks draining. Jobs a mover has
-claimed but not yet acknowledged (a journal on OLD, left by a killed `cointoss migrate`) block it
-too: they are on neither side's lists, and retiring OLD then would lose them.
+Drained when every `queue:*` list, `schedule` and `retry` are empty and no live Sidekiq
+process is busy (a ghost heartbeat, see heartbeats.py, is not a live process). `dead` is
+reported but never blocks draining. Jobs a mover has claimed but not yet acknowledged (a
+journal on OLD, left by a killed `cointoss migrate`) block it too: they are on neither side's
+lists, and retiring OLD then would lose them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Sidekiq's key names (see reference/sidekiq-layout.md); all take MIGRATION_KEY_PREFIX in front."""
+"""Sidekiq's key names; all take MIGRATION_KEY_PREFIX in front."""
 
 from __future__ import annotations
 
