@@ -16,11 +16,31 @@ from supervisor.layouts.sidekiq.iterable import PUT_STATES_LUA, TAKE_STATES_LUA
 
 # Shared by every unit's claim (RQ's too). Page sizes grow once the first page shows how big
 # members are, so one call holds at most `max_bytes` (plus one member) in memory, whether
-# members are 200 bytes or 1 MB.
+# members are 200 bytes or 1 MB. `claim_pages` reads pages with `fetch(members, page)` (replies
+# of `stride` entries a member) and hands each member's first entry index to `take`, which
+# records it and returns its byte size, or nil and an error reply; it returns the member count
+# and that error.
 CLAIM_HELPERS = """
 local function next_page(limit, max_bytes, members, bytes)
   local fit = math.floor((max_bytes - bytes) * members / bytes)
   return math.max(1, math.min(limit - members, fit, 512))
+end
+
+local function claim_pages(limit, max_bytes, stride, fetch, take)
+  local members, bytes, page = 0, 0, math.min(limit, 8)
+  while members < limit and bytes < max_bytes do
+    local got = fetch(members, page)
+    for i = 1, #got, stride do
+      local size, err = take(got, i, members)
+      if err then return members, err end
+      members = members + 1
+      bytes = bytes + size
+      if bytes >= max_bytes then break end
+    end
+    if #got < stride * page then break end
+    page = next_page(limit, max_bytes, members, bytes)
+  end
+  return members, nil
 end
 
 -- Why a claim must not start: {0} when the source is gone, an error reply for a source of
@@ -61,20 +81,14 @@ local prefix = ARGV[5] or ''
     + """
 local stop = refuse(source, journal, 'zset')
 if stop then return stop end
-local taken, members, bytes, page = {}, 0, 0, math.min(limit, 8)
-while members < limit and bytes < max_bytes do
-  local got = redis.call('ZRANGEBYSCORE', source, '-inf', max_score,
-                         'WITHSCORES', 'LIMIT', members, page)
-  for i = 1, #got, 2 do
-    taken[2 * members + 1] = got[i + 1]  -- score first: the order ZADD takes on NEW
-    taken[2 * members + 2] = got[i]
-    members = members + 1
-    bytes = bytes + #got[i] + #got[i + 1]
-    if bytes >= max_bytes then break end
-  end
-  if #got < 2 * page then break end
-  page = next_page(limit, max_bytes, members, bytes)
-end
+local taken = {}
+local members = claim_pages(limit, max_bytes, 2, function(from, page)
+  return redis.call('ZRANGEBYSCORE', source, '-inf', max_score, 'WITHSCORES', 'LIMIT', from, page)
+end, function(got, i, n)
+  taken[2 * n + 1] = got[i + 1]  -- score first: the order ZADD takes on NEW
+  taken[2 * n + 2] = got[i]
+  return #got[i] + #got[i + 1]
+end)
 if members == 0 then return {0} end
 local packed = cmsgpack.pack(taken)
 local states = take_states(taken, 2, 2, prefix)
@@ -114,18 +128,13 @@ local prefix = ARGV[6] or ''
     + """
 local stop = refuse(source, journal, 'list')
 if stop then return stop end
-local taken, members, bytes, page = {}, 0, 0, math.min(limit, 8)
-while members < limit and bytes < max_bytes do
-  local got = redis.call('LRANGE', source, members, members + page - 1)
-  for i = 1, #got do
-    taken[members + 1] = got[i]
-    members = members + 1
-    bytes = bytes + #got[i] + 1
-    if bytes >= max_bytes then break end
-  end
-  if #got < page then break end
-  page = next_page(limit, max_bytes, members, bytes)
-end
+local taken = {}
+local members = claim_pages(limit, max_bytes, 1, function(from, page)
+  return redis.call('LRANGE', source, from, from + page - 1)
+end, function(got, i, n)
+  taken[n + 1] = got[i]
+  return #got[i] + 1
+end)
 if members == 0 then return {0} end
 local packed = cmsgpack.pack(taken)
 local states = take_states(taken, 1, 1, prefix)

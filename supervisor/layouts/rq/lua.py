@@ -49,19 +49,13 @@ local queues, queue, job_prefix = ARGV[4], ARGV[5], ARGV[6]
     + """
 local stop = refuse(source, journal, 'list')
 if stop then return stop end
-local taken, members, bytes, page = {}, 0, 0, math.min(limit, 8)
-while members < limit and bytes < max_bytes do
-  local got = redis.call('LRANGE', source, members, members + page - 1)
-  for i = 1, #got do
-    local size, err = take_job(job_prefix, got[i], taken)
-    if err then return err end
-    members = members + 1
-    bytes = bytes + size
-    if bytes >= max_bytes then break end
-  end
-  if #got < page then break end
-  page = next_page(limit, max_bytes, members, bytes)
-end
+local taken = {}
+local members, err = claim_pages(limit, max_bytes, 1, function(from, page)
+  return redis.call('LRANGE', source, from, from + page - 1)
+end, function(got, i)
+  return take_job(job_prefix, got[i], taken)
+end)
+if err then return err end
 if members == 0 then return {0} end
 local packed = cmsgpack.pack(taken)
 redis.call('HSET', journal, 'source', source, 'kind', 'rq_list', 'count', members,
@@ -101,20 +95,15 @@ if lock then
     min_score = '(' .. (tonumber(redis.call('TIME')[1]) + margin)
   end
 end
-local taken, members, bytes, page = {}, 0, 0, math.min(limit, 8)
-while members < limit and bytes < max_bytes do
-  local got = redis.call('ZRANGEBYSCORE', source, min_score, max_score,
-                         'WITHSCORES', 'LIMIT', members, page)
-  for i = 1, #got, 2 do
-    local size, err = take_job(job_prefix, got[i], taken, got[i + 1])
-    if err then return err end
-    members = members + 1
-    bytes = bytes + size + #got[i + 1]
-    if bytes >= max_bytes then break end
-  end
-  if #got < 2 * page then break end
-  page = next_page(limit, max_bytes, members, bytes)
-end
+local taken = {}
+local members, err = claim_pages(limit, max_bytes, 2, function(from, page)
+  return redis.call('ZRANGEBYSCORE', source, min_score, max_score, 'WITHSCORES', 'LIMIT', from, page)
+end, function(got, i)
+  local size, failed = take_job(job_prefix, got[i], taken, got[i + 1])
+  if failed then return nil, failed end
+  return size + #got[i + 1], nil
+end)
+if err then return err end
 if members == 0 then return {0} end
 local packed = cmsgpack.pack(taken)
 redis.call('HSET', journal, 'source', source, 'kind', 'rq_zset', 'count', members,
