@@ -318,6 +318,7 @@ class TestServerThatNeverAnswers:
     plain port): `status` and `migrate` give up with 69 after their command timeout (10 s),
     not after a minute, and name the side."""
 
+    @pytest.mark.slow  # 10 s of waiting each, and no server build involved: not in the matrix
     @pytest.mark.parametrize("command", [["status"], ["migrate"]])
     def test_a_silent_server_is_69_within_the_command_timeout(
         self, command: list[str], old_redis: RedisServer
