@@ -10,11 +10,9 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
 
 from supervisor import constants as k
 from supervisor.demo.embedded_redis import RedisServer, TlsFiles
@@ -24,6 +22,7 @@ from supervisor.logs import configure, get_logger
 from supervisor.settings import Settings
 from supervisor.toss.identity import TaskIdentity
 from supervisor.toss.selection import choose, rollout_id, selected_fields
+from tests.conftest import write_tls_files
 
 IDENTITY = TaskIdentity(hostname="ip-10-0-0-1")
 ECS_IDENTITY = TaskIdentity(
@@ -318,14 +317,7 @@ class TestEven:
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     """A CA and a server certificate for 127.0.0.1 from trustme, as files redis-server reads."""
-    directory: Path = tmp_path_factory.mktemp("tls")
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    files = TlsFiles(directory / "cert.pem", directory / "key.pem", directory / "ca.pem")
-    ca.cert_pem.write_to_path(str(files.ca))
-    cert.cert_chain_pems[0].write_to_path(str(files.cert))
-    cert.private_key_pem.write_to_path(str(files.key))
-    return files
+    return write_tls_files(tmp_path_factory.mktemp("tls"))
 
 
 class TestTlsAcl:
